@@ -1,0 +1,106 @@
+"""Artefacts on disk: content keys, atomic writes and the shared cache.
+
+Everything the project writes (results, checkpoints, caches, tiny models)
+goes to a temporary name beside its destination and is renamed into
+place, so a crash never leaves a half-written file where a reader looks.
+Cached artefacts are addressed by a hash of everything that determines
+them, and built under a file lock so that concurrent trials build each
+one once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from filelock import FileLock
+
+CACHE_ENV = "ALIGNFREEZE_CACHE"
+
+
+def cache_root() -> Path:
+    """Root of the shared cache (``$ALIGNFREEZE_CACHE``, else ``~/.cache/alignfreeze``)."""
+    root = os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "alignfreeze")
+    return Path(root).resolve()
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def content_key(value: Any, length: int = 16) -> str:
+    """A stable hex key for any JSON-able value (dict order does not matter)."""
+    return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()[:length]
+
+
+def file_fingerprint(path: str | Path) -> str:
+    """sha256 of a file's bytes (for keys that depend on a data file's content)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: str | Path, value: Any) -> None:
+    atomic_write_text(path, json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
+
+
+@contextmanager
+def atomic_directory(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary directory that replaces ``path`` when the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def cached_directory(kind: str, key: str, build: Callable[[Path], None],
+                     root: Path | None = None) -> Path:
+    """Return ``<cache>/<kind>/<key>``, building it once with ``build(tmp_dir)``.
+
+    The build runs under a file lock and into a temporary directory that is
+    renamed into place only when complete: a crashed build leaves nothing
+    that a later reader would take for a finished artefact.
+    """
+    base = (root or cache_root()) / kind
+    base.mkdir(parents=True, exist_ok=True)
+    final = base / key
+    if (final / ".complete").exists():
+        return final
+    with FileLock(str(base / f".{key}.lock")):
+        if (final / ".complete").exists():
+            return final
+        with atomic_directory(final) as tmp:
+            build(tmp)
+            (tmp / ".complete").write_text("ok\n")
+    return final

@@ -1,0 +1,121 @@
+"""Encoders and tokenizers: Hub ids, local directories and the built-in tiny models.
+
+A layer here is a transformer block. Two layouts are supported: BERT
+(``encoder.layer.<i>``: mBERT, XLM-R) and DistilBERT
+(``transformer.layer.<i>``); the embeddings are ``embeddings.*``. Any
+other layout is refused with a clear error rather than guessed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from trainables.errors import SpecError
+
+BLOCK_CONTAINERS = ("encoder.layer", "transformer.layer")
+
+
+@dataclass(frozen=True)
+class EncoderLayout:
+    block_prefix: str          # "encoder.layer" or "transformer.layer"
+    num_blocks: int
+    embeddings_prefix: str = "embeddings"
+
+    def block_of(self, parameter_name: str) -> int | None:
+        """Block index of a parameter (``None`` outside the blocks)."""
+        prefix = self.block_prefix + "."
+        if not parameter_name.startswith(prefix):
+            return None
+        return int(parameter_name[len(prefix):].split(".", 1)[0])
+
+    def is_embedding(self, parameter_name: str) -> bool:
+        return parameter_name.startswith(self.embeddings_prefix + ".")
+
+
+def encoder_layout(encoder: nn.Module) -> EncoderLayout:
+    """Where the blocks of ``encoder`` are; an unknown layout is a SpecError."""
+    modules = dict(encoder.named_modules())
+    for prefix in BLOCK_CONTAINERS:
+        blocks = modules.get(prefix)
+        if isinstance(blocks, nn.ModuleList) and "embeddings" in modules:
+            return EncoderLayout(prefix, len(blocks))
+    raise SpecError(f"unsupported encoder layout ({type(encoder).__name__}): expected blocks at "
+                    f"{' or '.join(BLOCK_CONTAINERS)} and an 'embeddings' module")
+
+
+def is_xlmr(encoder: nn.Module) -> bool:
+    return getattr(getattr(encoder, "config", None), "model_type", "") == "xlm-roberta"
+
+
+def hidden_size(encoder: nn.Module) -> int:
+    config = encoder.config
+    return getattr(config, "hidden_size", None) or config.dim
+
+
+def dropout_rate(encoder: nn.Module) -> float:
+    config = encoder.config
+    return float(getattr(config, "hidden_dropout_prob", None) or getattr(config, "dropout", 0.1))
+
+
+def resolve_model_location(name: str) -> str:
+    """A local directory for built-in and local models, the Hub id otherwise."""
+    from trainables.tiny_models import TINY_MODELS, tiny_model_dir
+
+    if name in TINY_MODELS:
+        return str(tiny_model_dir(name))
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return str(path.resolve())
+    return name
+
+
+def load_encoder(name: str) -> tuple[nn.Module, Any]:
+    """(encoder without task head, fast tokenizer) for a model name, in train mode."""
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    quiet_transformers()
+    location = resolve_model_location(name)
+    try:
+        config = AutoConfig.from_pretrained(location, trust_remote_code=False)
+        # The pooler is never used (heads read the hidden states); leaving it
+        # out avoids a randomly initialised, unused module.
+        extra = {"add_pooling_layer": False} if config.model_type in ("bert", "xlm-roberta") else {}
+        tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=False)
+        encoder = AutoModel.from_pretrained(location, trust_remote_code=False, **extra)
+    except (OSError, ValueError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise SpecError(f"cannot load model {name!r}: {first[:200]}") from None
+    encoder_layout(encoder)   # refuse unknown layouts before any training
+    if not getattr(tokenizer, "is_fast", False):
+        raise SpecError(f"model {name!r} has no fast tokenizer (needed for word alignment)")
+    encoder.train()   # from_pretrained returns eval mode
+    return encoder, tokenizer
+
+
+def quiet_transformers() -> None:
+    """No progress bars or load reports in trial logs."""
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+
+
+def model_num_blocks(name: str) -> int:
+    """Number of transformer blocks, from the model's config only (no weights loaded)."""
+    from transformers import AutoConfig
+
+    quiet_transformers()
+    location = resolve_model_location(name)
+    try:
+        config = AutoConfig.from_pretrained(location, trust_remote_code=False)
+    except (OSError, ValueError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise SpecError(f"unknown model {name!r}: {first[:200]}") from None
+    blocks = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layers", None)
+    if not blocks:
+        raise SpecError(f"model {name!r}: cannot tell its number of blocks from its config")
+    return int(blocks)

@@ -1,0 +1,89 @@
+"""Turning aligned sentence pairs into model inputs for the realignment loss.
+
+A word is represented by its first sub-word. Each side is tokenized word
+by word and cut at ``max_length`` sub-words; links to words cut off are
+dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+
+from trainables.realignment.word_pairs import AlignedPair
+from trainables.tasks.token_classification import special_tokens, with_special_tokens, word_pieces
+
+
+@dataclass(frozen=True)
+class EncodedPair:
+    source_ids: list[int]
+    target_ids: list[int]
+    source_first: list[int]      # position of each kept source word's first sub-word
+    target_first: list[int]
+    links: list[tuple[int, int]]  # indices into source_first / target_first
+
+
+@dataclass
+class RealignmentBatch:
+    input_ids: torch.Tensor        # [2B, T]: the B English sides, then the B translations
+    attention_mask: torch.Tensor
+    word_rows: torch.Tensor        # [N] row of each word in input_ids
+    word_positions: torch.Tensor   # [N] position of its first sub-word
+    links: torch.Tensor            # [M, 2] indices into the N words
+    num_pairs: int
+
+    def to(self, device: torch.device) -> "RealignmentBatch":
+        return RealignmentBatch(self.input_ids.to(device), self.attention_mask.to(device),
+                                self.word_rows.to(device), self.word_positions.to(device),
+                                self.links.to(device), self.num_pairs)
+
+
+def _encode_side(tokenizer: Any, words: Sequence[str], max_length: int,
+                 specials: tuple[list[int], list[int]]) -> tuple[list[int], list[int]]:
+    before, after = len(specials[0]), len(specials[1])
+    budget = max_length - before - after
+    ids: list[int] = []
+    first: list[int] = []
+    for pieces in word_pieces(tokenizer, words):
+        if len(ids) + 1 > budget:
+            break
+        first.append(before + len(ids))
+        ids.extend(pieces[: budget - len(ids)])
+    return with_special_tokens(ids, specials), first
+
+
+def encode_pair(tokenizer: Any, pair: AlignedPair, max_length: int = 128,
+                specials: tuple[list[int], list[int]] | None = None) -> EncodedPair:
+    specials = specials or special_tokens(tokenizer)
+    source_ids, source_first = _encode_side(tokenizer, pair.source_words, max_length, specials)
+    target_ids, target_first = _encode_side(tokenizer, pair.target_words, max_length, specials)
+    links = [(i, j) for i, j in pair.links if i < len(source_first) and j < len(target_first)]
+    return EncodedPair(source_ids, target_ids, source_first, target_first, links)
+
+
+def collate_pairs(pairs: Sequence[EncodedPair], pad_token_id: int) -> RealignmentBatch:
+    sequences = [p.source_ids for p in pairs] + [p.target_ids for p in pairs]
+    length = max(len(s) for s in sequences)
+    input_ids = torch.full((len(sequences), length), pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(sequences), length), dtype=torch.long)
+    for row, sequence in enumerate(sequences):
+        input_ids[row, : len(sequence)] = torch.tensor(sequence)
+        attention_mask[row, : len(sequence)] = 1
+    rows: list[int] = []
+    positions: list[int] = []
+    links: list[tuple[int, int]] = []
+    offsets: list[int] = []
+    for row, pair in enumerate(pairs):             # English sides: rows 0..B-1
+        offsets.append(len(rows))
+        rows.extend([row] * len(pair.source_first))
+        positions.extend(pair.source_first)
+    for index, pair in enumerate(pairs):           # translations: rows B..2B-1
+        target_offset = len(rows)
+        rows.extend([len(pairs) + index] * len(pair.target_first))
+        positions.extend(pair.target_first)
+        links.extend((offsets[index] + i, target_offset + j) for i, j in pair.links)
+    return RealignmentBatch(input_ids, attention_mask, torch.tensor(rows, dtype=torch.long),
+                            torch.tensor(positions, dtype=torch.long),
+                            torch.tensor(links, dtype=torch.long).reshape(-1, 2), len(pairs))

@@ -1,0 +1,169 @@
+"""The ``eflomal`` aligner: statistical word alignment trained on the corpus itself.
+
+In the role fast_align played in the original implementation, without a
+C++ build: eflomal (a Bayesian HMM + fertility aligner sampled with Gibbs
+sampling, installed from PyPI with its binary) is trained on the
+realignment corpus, aligns it in both directions, and the two directions
+are symmetrised here (``grow-diag-final-and`` by default, or
+``intersection``); the links are then made one-to-one.
+
+Determinism: eflomal 2.0 seeds its sampler from ``/dev/urandom`` and its
+API takes no seed, so two runs on the same corpus can differ in a few
+links. The alignment cache (``alignment_cache``) computes a corpus's
+alignment once, so every trial of a grid sees the same links.
+
+Sentence pairs with a side without words (empty, or only punctuation) are
+skipped and counted, not given to eflomal.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+from trainables.errors import SpecError, unknown_name
+from trainables.realignment.pretokenization import contains_word
+from trainables.realignment.word_pairs import AlignedPair, Link, one_to_one
+
+logger = logging.getLogger(__name__)
+
+SYMMETRISATIONS = ("grow-diag-final-and", "intersection")
+
+# eflomal's own defaults, except 3 samplers (its Python class default),
+# which averages out part of the sampling noise on small corpora.
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "symmetrisation": "grow-diag-final-and",
+    "model": 3,              # 1 = IBM1, 2 = + HMM, 3 = + fertility
+    "samplers": 3,
+    "iterations": 1.0,       # eflomal's rel_iterations: a factor on its default iteration counts
+    "null_prior": 0.2,
+}
+
+_NEIGHBOURS = ((-1, 0), (0, -1), (1, 0), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))
+
+
+def resolved_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
+    """The full settings of a run: the defaults updated with ``settings``, checked."""
+    settings = dict(settings or {})
+    for key in settings:
+        if key not in DEFAULT_SETTINGS:
+            raise unknown_name("eflomal setting", key, DEFAULT_SETTINGS)
+    resolved = {**DEFAULT_SETTINGS, **settings}
+    if resolved["symmetrisation"] not in SYMMETRISATIONS:
+        raise unknown_name("symmetrisation", resolved["symmetrisation"], SYMMETRISATIONS)
+    if resolved["model"] not in (1, 2, 3):
+        raise SpecError(f"eflomal model must be 1, 2 or 3, got {resolved['model']!r}")
+    if not isinstance(resolved["samplers"], int) or resolved["samplers"] < 1:
+        raise SpecError(f"eflomal samplers must be a positive integer, got {resolved['samplers']!r}")
+    if not float(resolved["iterations"]) > 0:
+        raise SpecError(f"eflomal iterations must be positive, got {resolved['iterations']!r}")
+    if not 0 < float(resolved["null_prior"]) < 1:
+        raise SpecError(f"eflomal null_prior must be in (0, 1), got {resolved['null_prior']!r}")
+    return resolved
+
+
+def symmetrised_links(forward: Sequence[Link], reverse: Sequence[Link], method: str,
+                      source_length: int, target_length: int) -> list[Link]:
+    """Combine the links of both directions (each as (source, target) pairs).
+
+    ``intersection``: the links both directions agree on.
+    ``grow-diag-final-and`` (Koehn et al. 2003, as in Moses): start from
+    the intersection; repeatedly add a union link that neighbours (also
+    diagonally) a kept link and covers a word not yet aligned; finally add
+    the links of each direction whose source and target words are both
+    still unaligned.
+    """
+    forward, reverse = set(forward), set(reverse)
+    alignment = forward & reverse
+    if method == "intersection":
+        return sorted(alignment)
+    if method != "grow-diag-final-and":
+        raise unknown_name("symmetrisation", method, SYMMETRISATIONS)
+    union = forward | reverse
+    aligned_source = {i for i, _ in alignment}
+    aligned_target = {j for _, j in alignment}
+
+    def add(i: int, j: int) -> None:
+        alignment.add((i, j))
+        aligned_source.add(i)
+        aligned_target.add(j)
+
+    added = True
+    while added:   # grow-diag
+        added = False
+        for i in range(source_length):
+            for j in range(target_length):
+                if (i, j) not in alignment:
+                    continue
+                for di, dj in _NEIGHBOURS:
+                    ni, nj = i + di, j + dj
+                    if (ni, nj) in union and (ni, nj) not in alignment and (
+                            ni not in aligned_source or nj not in aligned_target):
+                        add(ni, nj)
+                        added = True
+    for direction in (forward, reverse):   # final-and
+        for i, j in sorted(direction):
+            if i not in aligned_source and j not in aligned_target:
+                add(i, j)
+    return sorted(alignment)
+
+
+def _eflomal_word(word: str) -> str:
+    # eflomal reads space-separated words: a word must hold no space and not be empty.
+    return "_".join(word.split()) or "_"
+
+
+def _parse_links(line: str) -> list[Link]:
+    links = []
+    for token in line.split():
+        left, _, right = token.partition("-")
+        links.append((int(left), int(right)))
+    return links
+
+
+def eflomal_links(tokenized: Sequence[tuple[Sequence[str], Sequence[str]]],
+                  settings: dict[str, Any] | None = None) -> list[list[Link]]:
+    """One-to-one links of every sentence pair ([] for a skipped pair).
+
+    eflomal is trained on the alignable pairs of ``tokenized`` themselves.
+    """
+    import eflomal
+
+    settings = resolved_settings(settings)
+    alignable = [n for n, (src, tgt) in enumerate(tokenized) if contains_word(src) and contains_word(tgt)]
+    skipped = len(tokenized) - len(alignable)
+    if skipped:
+        logger.info("eflomal: skipped %d of %d sentence pairs with a side without words",
+                    skipped, len(tokenized))
+    result: list[list[Link]] = [[] for _ in tokenized]
+    if not alignable:
+        return result
+    source_lines = [" ".join(_eflomal_word(w) for w in tokenized[n][0]) for n in alignable]
+    target_lines = [" ".join(_eflomal_word(w) for w in tokenized[n][1]) for n in alignable]
+    aligner = eflomal.Aligner(model=settings["model"], n_samplers=settings["samplers"],
+                              rel_iterations=float(settings["iterations"]),
+                              null_prior=float(settings["null_prior"]))
+    with tempfile.TemporaryDirectory(prefix="alignfreeze-eflomal-") as tmp:
+        forward_path, reverse_path = Path(tmp, "forward"), Path(tmp, "reverse")
+        aligner.align(source_lines, target_lines, links_filename_fwd=str(forward_path),
+                      links_filename_rev=str(reverse_path), quiet=True)
+        forward_lines = forward_path.read_text(encoding="utf-8").split("\n")
+        reverse_lines = reverse_path.read_text(encoding="utf-8").split("\n")
+    for k, n in enumerate(alignable):
+        src, tgt = tokenized[n]
+        # Both files hold (source, target) links; eflomal leaves a line empty
+        # for a sentence it could not align (e.g. over its length limit).
+        forward = _parse_links(forward_lines[k]) if k < len(forward_lines) else []
+        reverse = _parse_links(reverse_lines[k]) if k < len(reverse_lines) else []
+        links = symmetrised_links(forward, reverse, settings["symmetrisation"], len(src), len(tgt))
+        result[n] = one_to_one((i, j) for i, j in links if i < len(src) and j < len(tgt))
+    return result
+
+
+def eflomal_pairs(request) -> list[AlignedPair]:
+    """Aligned pairs of one language's corpus (``aligners`` dispatches ``eflomal`` here)."""
+    links = eflomal_links(request.tokenized, request.settings)
+    return [AlignedPair(request.language, tuple(src), tuple(tgt), tuple(kept))
+            for (src, tgt), kept in zip(request.tokenized, links) if kept]

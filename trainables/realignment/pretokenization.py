@@ -1,0 +1,141 @@
+"""Pre-tokenization of sentences into words before word alignment.
+
+Word pairs (dictionary lookups, alignment links) are defined over words,
+so both sides of a parallel sentence are split into words first, always
+with this module, and the realignment loss later maps each word to its
+first sub-word.
+
+The default rule (``regex``): a word is a maximal run of letters, digits
+and combining marks (``[\\w\\p{M}]`` in Unicode terms), and every other
+non-space character is a word of its own (punctuation). Scripts without
+spaces need a segmenter (``SEGMENTERS``):
+
+- ``zh``: jieba, default dictionary, HMM for unknown words (deterministic);
+- ``ja``: SudachiPy with its core dictionary in split mode A, the shortest
+  units, which are closest to the short-unit tokenization of Japanese
+  alignment gold sets and of UD treebanks;
+- ``th``: PyThaiNLP ``word_tokenize`` with the ``newmm`` engine
+  (dictionary-based maximal matching).
+
+Every segmenter sees NFC text; whitespace-only tokens are dropped and a
+token that contains spaces is split at them, so that a word never holds
+whitespace (word-alignment tools read space-separated words). The
+segmenters are loaded on first use, once per process; ``segmenter_name``
+(recorded with the word pairs and part of their cache key) names the tool,
+its version and its dictionary, and needs no import of the tool.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import unicodedata
+from importlib import metadata
+from typing import Callable, Iterable
+
+from trainables.errors import SpecError
+
+# \w in Python's re covers letters and digits of every script, but not
+# combining marks (Devanagari vowel signs, Thai tone marks), which must stay
+# inside their word.
+_WORD = re.compile(r"(?:\w|[\u0300-\u036f\u0483-\u0489\u0591-\u05bd\u0610-\u061a\u064b-\u065f"
+                   r"\u0670\u06d6-\u06ed\u0900-\u0903\u093a-\u094f\u0951-\u0957\u0962\u0963"
+                   r"\u0981-\u0983\u09bc-\u09d7\u0b82-\u0bcd\u0e31\u0e34-\u0e3a\u0e47-\u0e4e])+"
+                   r"|[^\w\s]", re.UNICODE)
+
+# language -> segmenter kind; every other language uses the regex rule.
+SEGMENTERS: dict[str, str] = {"zh": "jieba", "ja": "sudachipy", "th": "pythainlp"}
+
+SUDACHI_DICTIONARY = "core"
+SUDACHI_MODE = "A"
+THAI_ENGINE = "newmm"
+
+
+def regex_words(text: str) -> list[str]:
+    """Split ``text`` into words with the documented default rule."""
+    text = unicodedata.normalize("NFC", text)
+    return _WORD.findall(text)
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "missing"
+
+
+def segmenter_name(language: str) -> str:
+    """The name of the segmenter used for ``language`` (recorded with pairs).
+
+    ``regex``, ``jieba-0.42.1``, ``sudachipy-0.7.0/core-20261015/A`` or
+    ``pythainlp-5.4.0/newmm``: a change of tool, version, dictionary or
+    mode changes the words, hence the name (and the alignment cache key).
+    """
+    kind = SEGMENTERS.get(language)
+    if kind == "jieba":
+        return f"jieba-{_version('jieba')}"
+    if kind == "sudachipy":
+        return (f"sudachipy-{_version('sudachipy')}/{SUDACHI_DICTIONARY}-"
+                f"{_version('sudachidict_core')}/{SUDACHI_MODE}")
+    if kind == "pythainlp":
+        return f"pythainlp-{_version('pythainlp')}/{THAI_ENGINE}"
+    return "regex"
+
+
+def _missing(kind: str, language: str, package: str) -> SpecError:
+    return SpecError(f"pre-tokenization of {language!r} needs {kind}: install the "
+                     f"'{package}' package (a dependency of alignfreeze)")
+
+
+@functools.lru_cache(maxsize=None)
+def segmenter(kind: str) -> Callable[[str], Iterable[str]]:
+    """The segmenting function of ``kind``, loaded once per process."""
+    if kind == "jieba":
+        try:
+            import jieba
+        except ImportError:
+            raise _missing("jieba", "zh", "jieba") from None
+        jieba.setLogLevel(logging.WARNING)   # silence "Building prefix dict ..." on stderr
+        # A private instance: words another library adds to jieba's global
+        # dictionary must not change our segmentation.
+        tokenizer = jieba.Tokenizer()
+        return lambda text: tokenizer.lcut(text, HMM=True)
+    if kind == "sudachipy":
+        try:
+            from sudachipy import Dictionary, SplitMode
+        except ImportError:
+            raise _missing("SudachiPy", "ja", "sudachipy") from None
+        try:
+            tokenizer = Dictionary(dict=SUDACHI_DICTIONARY).tokenizer(mode=getattr(SplitMode, SUDACHI_MODE))
+        except Exception as error:    # sudachipy raises its own error when the dictionary is absent
+            raise SpecError(f"SudachiPy could not load its {SUDACHI_DICTIONARY!r} dictionary "
+                            f"(install 'sudachidict_core'): {error}") from None
+        return lambda text: [m.surface() for m in tokenizer.tokenize(text)]
+    if kind == "pythainlp":
+        try:
+            from pythainlp.tokenize import word_tokenize
+        except ImportError:
+            raise _missing("PyThaiNLP", "th", "pythainlp") from None
+        return lambda text: word_tokenize(text, engine=THAI_ENGINE, keep_whitespace=False)
+    raise SpecError(f"unknown segmenter {kind!r}; known: {', '.join(sorted(set(SEGMENTERS.values())))}")
+
+
+def pretokenize(text: str, language: str) -> list[str]:
+    """Words of ``text`` in ``language``."""
+    kind = SEGMENTERS.get(language)
+    if kind is None:
+        return regex_words(text)
+    text = unicodedata.normalize("NFC", text)
+    if not text.strip():
+        return []
+    # split() both drops whitespace-only tokens and cuts a token at inner spaces.
+    return [word for token in segmenter(kind)(text) for word in token.split()]
+
+
+def contains_word(words: Iterable[str]) -> bool:
+    """True when some token holds a letter or a digit (not only punctuation).
+
+    An aligner skips (and counts) a sentence pair when a side has no word.
+    """
+    return any(ch.isalnum() for word in words for ch in word)

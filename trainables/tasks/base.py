@@ -1,0 +1,104 @@
+"""What every task provides to the fine-tuning loop and the evaluation.
+
+A task turns its data sources into examples, examples into model
+features, and owns its head, its loss and its metric. The encoder, the
+optimizer, the schedule and the loop are shared (``trainables.finetuning``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from trainables.tasks.registry import TaskDefinition
+
+IGNORE_INDEX = -100  # label of positions that take no part in the loss or metric
+
+
+@dataclass(frozen=True)
+class FinetuneSettings:
+    """Fine-tuning and evaluation hyper-parameters of one trial."""
+    batch_size: int = 32
+    learning_rate: float = 2e-5
+    epochs: int = 5
+    max_length: int = 96            # training windows (sub-word tokens incl. specials)
+    eval_max_length: int = 96       # evaluation windows
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.0
+    eval_batch_size: int = 64
+    max_train_examples: int | None = None   # None: all
+    max_eval_examples: int | None = None    # None: all, per language
+    extra: dict[str, Any] = field(default_factory=dict)  # task-specific (doc_stride, n_best, ...)
+
+
+class TaskModel(nn.Module):
+    """An encoder with a task head on its last hidden states."""
+
+    def __init__(self, encoder: nn.Module, head: nn.Module):
+        super().__init__()
+        self.encoder = encoder
+        self.head = head
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                **_: Any) -> torch.Tensor:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.head(hidden)
+
+
+class Task(ABC):
+    """One task: data, features, head, loss, metric."""
+
+    def __init__(self, definition: TaskDefinition):
+        self.definition = definition
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    # ---- data
+    @abstractmethod
+    def load_examples(self, source: str, language: str, split: str,
+                      limit: int | None = None) -> list[Any]:
+        """Examples of ``language`` from ``source``.
+
+        ``source`` is a resolved local path (file or directory) or ``hub`` /
+        ``hub:<dataset id>``. ``split`` is ``train`` or ``test``. A missing or
+        malformed file raises ``DataError`` with file and line.
+        """
+
+    # ---- model
+    @abstractmethod
+    def build_head(self, hidden_size: int, dropout: float) -> nn.Module:
+        """A freshly initialised head for encoder states of ``hidden_size``."""
+
+    @abstractmethod
+    def features(self, examples: Sequence[Any], tokenizer: Any,
+                 settings: FinetuneSettings) -> list[dict[str, Any]]:
+        """Training features: dicts of equal-length lists (input_ids, attention_mask, labels...)."""
+
+    def collate(self, features: Sequence[dict[str, Any]], pad_token_id: int) -> dict[str, torch.Tensor]:
+        """Pad a batch of features into tensors (input_ids with the pad id, labels with -100)."""
+        length = max(len(f["input_ids"]) for f in features)
+        batch: dict[str, torch.Tensor] = {}
+        for key in features[0]:
+            values = [f[key] for f in features]
+            if isinstance(values[0], (list, tuple)):
+                pad = pad_token_id if key == "input_ids" else (IGNORE_INDEX if key == "labels" else 0)
+                batch[key] = torch.tensor([list(v) + [pad] * (length - len(v)) for v in values])
+            else:
+                batch[key] = torch.tensor(values)
+        return batch
+
+    @abstractmethod
+    def loss(self, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The training loss of a batch given the head's output."""
+
+    # ---- evaluation
+    @abstractmethod
+    def evaluate(self, model: TaskModel, tokenizer: Any, examples: Sequence[Any],
+                 settings: FinetuneSettings, device: torch.device) -> dict[str, float]:
+        """The task's metrics (``definition.metrics``) on ``examples``, as fractions."""

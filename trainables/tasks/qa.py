@@ -1,0 +1,326 @@
+"""Extractive question answering: SQuAD v1.1 training, XQuAD zero-shot evaluation.
+
+Sources:
+
+* ``hub`` -- English ``train``: ``rajpurkar/squad``; otherwise
+  ``google/xquad`` with config ``xquad.<lang>``. ``hub:<id>`` loads another
+  SQuAD-shaped dataset without a config (``google/xquad``: ``xquad.<lang>``),
+  ``hub:<id>:<config>`` with one. Neither dataset has a ``test`` split, so
+  ``test`` reads ``validation``.
+* a SQuAD v1.1 JSON file (``{"data": [{"paragraphs": [{"context", "qas"}]}]}``);
+* a directory: ``<dir>/xquad.<lang>*.json`` (the XQuAD layout) or
+  ``<dir>/<split>-<lang>*.json``.
+
+Features: question first, context second, truncated ``only_second`` into
+overflowing windows of ``max_length`` (training) / ``eval_max_length``
+(evaluation) tokens that overlap by ``extra["doc_stride"]`` tokens (the
+Hugging Face meaning of ``stride``: overlap, not step). Questions longer
+than ``extra["max_query_length"]`` (64) tokens, or than the window leaves
+room for, are cut, so short windows (the paper's 96/32) never fail.
+A training window that does not contain the whole answer points at the
+CLS token. Evaluation takes the ``extra["n_best"]`` best starts and ends of
+each window, keeps spans inside the context of at most
+``extra["max_answer_length"]`` tokens, picks the best start+end score over
+all windows, and maps it back to the context text through the offsets.
+Scores: ``squad_metric`` (the official v1.1 definitions).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from trainables.errors import DataError
+from trainables.tasks.base import FinetuneSettings, Task, TaskModel
+from trainables.tasks.hub_source import is_hub, parse_hub_source
+from trainables.tasks.squad_metric import squad_scores
+
+TRAIN_DATASET = "rajpurkar/squad"
+EVAL_DATASET = "google/xquad"
+
+DEFAULT_DOC_STRIDE = 128
+DEFAULT_MAX_ANSWER_LENGTH = 30
+DEFAULT_N_BEST = 20
+DEFAULT_MAX_QUERY_LENGTH = 64
+
+
+@dataclass(frozen=True)
+class QaExample:
+    id: str
+    question: str
+    context: str
+    answers: tuple[str, ...]          # gold answer texts (training uses the first)
+    answer_starts: tuple[int, ...]    # character offsets in context, one per answer
+
+
+# ---------------------------------------------------------------- data
+
+def read_squad_json(path: str | Path, limit: int | None = None) -> list[QaExample]:
+    """The questions of a SQuAD-format JSON file; errors name file and JSON location."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("SQuAD JSON file not found", path)
+    try:
+        with path.open(encoding="utf-8") as handle:
+            document = json.load(handle)
+    except json.JSONDecodeError as error:
+        raise DataError(f"not JSON: {error.msg} (column {error.colno})", path, error.lineno) from None
+    examples: list[QaExample] = []
+    articles = document.get("data") if isinstance(document, dict) else None
+    if not isinstance(articles, list):
+        raise DataError("expected a SQuAD object with a 'data' list", path)
+    for a, article in enumerate(articles):
+        paragraphs = article.get("paragraphs") if isinstance(article, dict) else None
+        if not isinstance(paragraphs, list):
+            raise DataError(f"data[{a}]: expected a 'paragraphs' list", path)
+        for p, paragraph in enumerate(paragraphs):
+            where = f"data[{a}].paragraphs[{p}]"
+            if not isinstance(paragraph, dict) or not isinstance(paragraph.get("context"), str) \
+                    or not isinstance(paragraph.get("qas"), list):
+                raise DataError(f"{where}: expected 'context' text and a 'qas' list", path)
+            for q, qa in enumerate(paragraph["qas"]):
+                examples.append(_squad_example(qa, paragraph["context"], path, f"{where}.qas[{q}]"))
+                if limit is not None and len(examples) >= limit:
+                    return examples
+    return examples
+
+
+def _squad_example(qa: Any, context: str, path: object, where: str) -> QaExample:
+    if not isinstance(qa, dict) or not isinstance(qa.get("question"), str) or not qa["question"].strip():
+        raise DataError(f"{where}: expected a non-empty 'question'", path)
+    answers = qa.get("answers")
+    if not isinstance(answers, list) or not answers:
+        raise DataError(f"{where}: expected a non-empty 'answers' list (SQuAD v1.1)", path)
+    texts, starts = [], []
+    for n, answer in enumerate(answers):
+        if not isinstance(answer, dict) or not isinstance(answer.get("text"), str) \
+                or not isinstance(answer.get("answer_start"), int):
+            raise DataError(f"{where}.answers[{n}]: expected 'text' and an integer 'answer_start'", path)
+        texts.append(answer["text"])
+        starts.append(answer_start(context, answer["text"], answer["answer_start"], path,
+                                   f"{where}.answers[{n}]"))
+    return QaExample(str(qa.get("id", where)), qa["question"], context, tuple(texts), tuple(starts))
+
+
+def answer_start(context: str, text: str, start: int, path: object, where: str) -> int:
+    """``start`` if the answer text is there, else its occurrence nearest to ``start``."""
+    if not text.strip():
+        raise DataError(f"{where}: empty answer text", path)
+    if context[start:start + len(text)] == text:
+        return start
+    found = [i for i in range(len(context)) if context.startswith(text, i)]
+    if not found:
+        raise DataError(f"{where}: answer {text[:40]!r} is not in the context", path)
+    return min(found, key=lambda i: abs(i - start))
+
+
+def qa_files(directory: Path, language: str, split: str) -> list[Path]:
+    patterns = (f"xquad.{language}*.json", f"{split}-{language}*.json")
+    for pattern in patterns:
+        files = sorted(f for f in directory.glob(pattern) if f.is_file())
+        if files:
+            return files
+    raise DataError(f"no QA file for language {language!r}, split {split!r} "
+                    f"(looked for {' and '.join(patterns)})", directory)
+
+
+# ---------------------------------------------------------------- features
+
+@dataclass(frozen=True)
+class QaWindows:
+    """The tokenised windows of some examples, and where each came from."""
+    features: list[dict[str, Any]]               # input_ids, attention_mask[, token_type_ids]
+    example_index: list[int]                      # window -> example
+    context_offsets: list[list[tuple[int, int] | None]]  # character span per token, None outside the context
+
+
+def _option(settings: FinetuneSettings, name: str, default: int) -> int:
+    return int(settings.extra.get(name, default))
+
+
+def cut_question(tokenizer: Any, question: str, budget: int) -> str:
+    """``question`` cut to at most ``budget`` tokens (at a token's end)."""
+    question = question.lstrip()   # leading spaces only make windows shorter
+    for _ in range(3):   # re-tokenising a cut prefix can differ by a token; a few tries settle it
+        encoded = tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)
+        offsets = encoded["offset_mapping"]
+        if len(offsets) <= budget:
+            return question
+        question = question[:offsets[budget - 1][1]]
+    return question
+
+
+def qa_windows(examples: Sequence[QaExample], tokenizer: Any, max_length: int,
+               settings: FinetuneSettings) -> QaWindows:
+    stride = _option(settings, "doc_stride", DEFAULT_DOC_STRIDE)
+    specials = tokenizer.num_special_tokens_to_add(pair=True)
+    # the tokenizer needs more context room than the stride in every window
+    budget = min(_option(settings, "max_query_length", DEFAULT_MAX_QUERY_LENGTH),
+                 max_length - specials - stride - 1)
+    if budget < 1:
+        raise ValueError(f"max_length {max_length} with doc_stride {stride} leaves no room for a question")
+    questions = [cut_question(tokenizer, e.question, budget) for e in examples]
+    encoded = tokenizer(questions, [e.context for e in examples], truncation="only_second",
+                        max_length=max_length, stride=stride, return_overflowing_tokens=True,
+                        return_offsets_mapping=True)
+    keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in encoded]
+    features, offsets = [], []
+    for i in range(len(encoded["input_ids"])):
+        features.append({k: encoded[k][i] for k in keys})
+        sequence = encoded.sequence_ids(i)
+        offsets.append([tuple(o) if s == 1 else None
+                        for o, s in zip(encoded["offset_mapping"][i], sequence)])
+    return QaWindows(features, list(encoded["overflow_to_sample_mapping"]), offsets)
+
+
+def answer_positions(offsets: Sequence[tuple[int, int] | None], start_char: int, end_char: int,
+                     cls_index: int) -> tuple[int, int]:
+    """Token start and end of the character span, or (cls, cls) if the window misses part of it."""
+    inside = [i for i, o in enumerate(offsets) if o is not None]
+    if not inside or offsets[inside[0]][0] > start_char or offsets[inside[-1]][1] < end_char:
+        return cls_index, cls_index
+    start = next(i for i in inside if offsets[i][1] > start_char)
+    end = next(i for i in reversed(inside) if offsets[i][0] < end_char)
+    return (start, end) if start <= end else (cls_index, cls_index)
+
+
+def best_span(start_logits: Sequence[float], end_logits: Sequence[float],
+              offsets: Sequence[tuple[int, int] | None], n_best: int,
+              max_answer_length: int) -> tuple[float, int, int] | None:
+    """(score, start token, end token) of the best span inside the context, or None."""
+    starts = sorted(range(len(start_logits)), key=lambda i: -start_logits[i])[:n_best]
+    ends = sorted(range(len(end_logits)), key=lambda i: -end_logits[i])[:n_best]
+    best = None
+    for s in starts:
+        for e in ends:
+            if offsets[s] is None or offsets[e] is None or e < s or e - s + 1 > max_answer_length:
+                continue
+            score = start_logits[s] + end_logits[e]
+            if best is None or score > best[0]:
+                best = (score, s, e)
+    return best
+
+
+# ---------------------------------------------------------------- task
+
+class QaTask(Task):
+
+    def load_examples(self, source: str, language: str, split: str,
+                      limit: int | None = None) -> list[QaExample]:
+        if is_hub(source):
+            return _hub_examples(source, language, split, limit)
+        path = Path(source)
+        if not path.exists():
+            raise DataError("QA data not found", path)
+        files = qa_files(path, language, split) if path.is_dir() else [path]
+        examples: list[QaExample] = []
+        for file in files:
+            examples.extend(read_squad_json(file, None if limit is None else limit - len(examples)))
+            if limit is not None and len(examples) >= limit:
+                break
+        if not examples:
+            raise DataError("no question in SQuAD data", source)
+        return examples
+
+    def build_head(self, hidden_size: int, dropout: float) -> nn.Module:
+        # start and end logits per token; no dropout, like BERT's QA head
+        return nn.Linear(hidden_size, 2)
+
+    def features(self, examples: Sequence[QaExample], tokenizer: Any,
+                 settings: FinetuneSettings) -> list[dict[str, Any]]:
+        windows = qa_windows(examples, tokenizer, settings.max_length, settings)
+        result = []
+        for feature, index, offsets in zip(windows.features, windows.example_index,
+                                           windows.context_offsets):
+            example = examples[index]
+            start_char = example.answer_starts[0]
+            cls_index = feature["input_ids"].index(tokenizer.cls_token_id) \
+                if tokenizer.cls_token_id in feature["input_ids"] else 0
+            start, end = answer_positions(offsets, start_char, start_char + len(example.answers[0]),
+                                          cls_index)
+            result.append({**feature, "start_positions": start, "end_positions": end})
+        return result
+
+    def loss(self, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        # padding positions can never be an answer
+        padding = batch["attention_mask"] == 0
+        logits = logits.masked_fill(padding.unsqueeze(-1), torch.finfo(logits.dtype).min)
+        start = nn.functional.cross_entropy(logits[..., 0], batch["start_positions"])
+        end = nn.functional.cross_entropy(logits[..., 1], batch["end_positions"])
+        return (start + end) / 2
+
+    @torch.no_grad()
+    def predict(self, model: TaskModel, tokenizer: Any, examples: Sequence[QaExample],
+                settings: FinetuneSettings, device: torch.device) -> list[str]:
+        """The predicted answer text of every example ("" when no span qualifies)."""
+        windows = qa_windows(examples, tokenizer, settings.eval_max_length, settings)
+        n_best = _option(settings, "n_best", DEFAULT_N_BEST)
+        max_answer = _option(settings, "max_answer_length", DEFAULT_MAX_ANSWER_LENGTH)
+        best: list[tuple[float, int, int, int] | None] = [None] * len(examples)
+        was_training = model.training
+        model.eval()
+        try:
+            for first in range(0, len(windows.features), settings.eval_batch_size):
+                chunk = windows.features[first:first + settings.eval_batch_size]
+                batch = self.collate(chunk, tokenizer.pad_token_id)
+                logits = model(**{k: v.to(device) for k, v in batch.items()}).float().cpu()
+                for row, feature in enumerate(chunk):
+                    window = first + row
+                    length = len(feature["input_ids"])
+                    span = best_span(logits[row, :length, 0].tolist(), logits[row, :length, 1].tolist(),
+                                     windows.context_offsets[window], n_best, max_answer)
+                    index = windows.example_index[window]
+                    if span is not None and (best[index] is None or span[0] > best[index][0]):
+                        best[index] = (*span, window)
+        finally:
+            model.train(was_training)
+        answers = []
+        for example, choice in zip(examples, best):
+            if choice is None:
+                answers.append("")
+                continue
+            _, start, end, window = choice
+            offsets = windows.context_offsets[window]
+            answers.append(example.context[offsets[start][0]:offsets[end][1]])
+        return answers
+
+    def evaluate(self, model: TaskModel, tokenizer: Any, examples: Sequence[QaExample],
+                 settings: FinetuneSettings, device: torch.device) -> dict[str, float]:
+        predicted = self.predict(model, tokenizer, examples, settings, device)
+        # keyed by position: ids are not unique across every SQuAD-shaped file
+        gold = {str(i): e.answers for i, e in enumerate(examples)}
+        return squad_scores(gold, {str(i): p for i, p in enumerate(predicted)})
+
+
+def _hub_examples(source: str, language: str, split: str, limit: int | None) -> list[QaExample]:
+    from trainables.hub import load_hub_split
+
+    hub = parse_hub_source(source)
+    if hub.dataset_id is None:
+        english_train = language == "en" and split == "train"
+        dataset_id = TRAIN_DATASET if english_train else EVAL_DATASET
+        config = None if english_train else f"xquad.{language}"
+    else:
+        dataset_id = hub.dataset_id
+        if hub.explicit_config:
+            config = hub.config
+        else:
+            config = f"xquad.{language}" if dataset_id == EVAL_DATASET else None
+    hub_split = "validation" if split == "test" else split
+    dataset = load_hub_split(dataset_id, config, hub_split)
+    where = f"{dataset_id}" + (f"/{config}" if config else "") + f"/{hub_split}"
+    examples = []
+    for number, row in enumerate(dataset):
+        answers = row["answers"]
+        qa = {"id": row.get("id", str(number)), "question": row["question"],
+              "answers": [{"text": t, "answer_start": s}
+                          for t, s in zip(answers["text"], answers["answer_start"])]}
+        examples.append(_squad_example(qa, row["context"], where, f"row {number}"))
+        if limit is not None and len(examples) >= limit:
+            break
+    return examples

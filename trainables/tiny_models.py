@@ -1,0 +1,133 @@
+"""Built-in tiny models for the demo and the tests.
+
+Built from config with a fixed seed and saved once under the cache (a
+locked, atomic build), then loaded like any local model directory.
+
+- ``tiny-mbert``: BERT layout, 4 blocks of width 128, the real mBERT
+  WordPiece vocabulary (119,547 entries, cased).
+- ``tiny-distilmbert``: DistilBERT layout, 2 blocks (half of tiny-mbert),
+  same vocabulary.
+- ``tiny-xlmr``: XLM-R layout, 4 blocks of width 128, a Unigram
+  (SentencePiece-style) tokenizer trained deterministically on the
+  bundled multilingual text.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from trainables.artifacts import cached_directory
+from trainables.bundled import bundled_path
+
+MBERT_VOCAB_SIZE = 119_547
+TINY_SEED = 1234
+TINY_VERSION = "v1"   # bump when a definition below changes: the cache key follows
+TINY_MODELS = ("tiny-mbert", "tiny-distilmbert", "tiny-xlmr")
+XLMR_VOCAB_SIZE = 8000
+
+_WIDTH = dict(hidden_size=128, num_attention_heads=4, intermediate_size=256)
+
+
+def tiny_model_dir(name: str) -> Path:
+    if name not in TINY_MODELS:
+        raise ValueError(f"not a tiny model: {name}")
+    builders = {"tiny-mbert": _build_tiny_mbert, "tiny-distilmbert": _build_tiny_distilmbert,
+                "tiny-xlmr": _build_tiny_xlmr}
+    return cached_directory("tiny-models", f"{name}-{TINY_VERSION}", builders[name])
+
+
+def mbert_tokenizer():
+    """The cased mBERT WordPiece tokenizer from the bundled vocabulary.
+
+    ``vocab=`` (not ``vocab_file=``) and ``do_lower_case=False``: the other
+    spellings silently give a 5-token or a lowercasing tokenizer.
+    """
+    from transformers import BertTokenizer
+
+    path = bundled_path("vocab/bert-base-multilingual-cased/vocab.txt")
+    tokenizer = BertTokenizer(vocab=str(path), do_lower_case=False, strip_accents=False,
+                              tokenize_chinese_chars=True)
+    if len(tokenizer) != MBERT_VOCAB_SIZE:
+        raise RuntimeError(f"mBERT vocabulary has {len(tokenizer)} entries, expected {MBERT_VOCAB_SIZE}")
+    return tokenizer
+
+
+def _seeded():
+    import torch
+
+    torch.manual_seed(TINY_SEED)
+
+
+def _build_tiny_mbert(directory: Path) -> None:
+    from transformers import BertConfig, BertModel
+
+    _seeded()
+    config = BertConfig(vocab_size=MBERT_VOCAB_SIZE, num_hidden_layers=4, max_position_embeddings=512,
+                        **_WIDTH)
+    BertModel(config, add_pooling_layer=False).save_pretrained(directory)
+    mbert_tokenizer().save_pretrained(directory)
+
+
+def _build_tiny_distilmbert(directory: Path) -> None:
+    from transformers import DistilBertConfig, DistilBertModel
+
+    _seeded()
+    config = DistilBertConfig(vocab_size=MBERT_VOCAB_SIZE, n_layers=2, dim=_WIDTH["hidden_size"],
+                              n_heads=_WIDTH["num_attention_heads"], hidden_dim=_WIDTH["intermediate_size"],
+                              max_position_embeddings=512)
+    DistilBertModel(config).save_pretrained(directory)
+    mbert_tokenizer().save_pretrained(directory)
+
+
+def xlmr_training_text() -> list[str]:
+    """Every bundled parallel sentence, in a fixed order (both sides)."""
+    lines: list[str] = []
+    for path in sorted(bundled_path("parallel/tatoeba").iterdir()):
+        lines.extend(path.read_text(encoding="utf-8").splitlines())
+    table = bundled_path("parallel/pud_parallel_12lang.first200.tsv").read_text(encoding="utf-8")
+    for row in table.splitlines()[1:]:
+        lines.extend(row.split("\t"))
+    return [line.strip() for line in lines if line.strip()]
+
+
+def train_xlmr_vocabulary(vocab_size: int = XLMR_VOCAB_SIZE) -> list[tuple[str, float]]:
+    """A Unigram vocabulary in XLM-R's special-token order, trained deterministically.
+
+    The trainer runs single-threaded on a fixed corpus order, so the
+    same inputs give the same pieces and scores.
+    """
+    os.environ["RAYON_NUM_THREADS"] = "1"
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.Unigram())
+    tokenizer.normalizer = normalizers.NFKC()
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")])
+    trainer = trainers.UnigramTrainer(vocab_size=vocab_size, unk_token="<unk>", shrinking_factor=0.75,
+                                      special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+                                      max_piece_length=16, n_sub_iterations=2, show_progress=False)
+    tokenizer.train_from_iterator(xlmr_training_text(), trainer=trainer)
+    import json
+
+    vocab = json.loads(tokenizer.to_str())["model"]["vocab"]
+    return [(piece, float(score)) for piece, score in vocab]
+
+
+def xlmr_tokenizer(vocab: list[tuple[str, float]]):
+    from transformers import XLMRobertaTokenizer
+
+    return XLMRobertaTokenizer(vocab=vocab)
+
+
+def _build_tiny_xlmr(directory: Path) -> None:
+    from transformers import XLMRobertaConfig, XLMRobertaModel
+
+    tokenizer = xlmr_tokenizer(train_xlmr_vocabulary())
+    _seeded()
+    config = XLMRobertaConfig(vocab_size=len(tokenizer), num_hidden_layers=4, max_position_embeddings=514,
+                              pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+                              eos_token_id=tokenizer.eos_token_id, type_vocab_size=1, **_WIDTH)
+    XLMRobertaModel(config, add_pooling_layer=False).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)

@@ -1,0 +1,342 @@
+"""One AlignFreeze trial, without Ray: realign (optional) -> fine-tune -> evaluate.
+
+``run_trial`` is the whole ML core of an experiment. It checkpoints at
+every phase boundary (after realignment, after each fine-tuning epoch)
+through a callback, and resumes from such a checkpoint, so that an
+interrupted trial continues where it stopped and ends with the same
+metrics as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from trainables import languages as language_lists
+from trainables.errors import SpecError
+from trainables.trial_spec import TrialSpec
+
+CHECKPOINT_FILE = "trial_state.pt"
+# on_checkpoint(metrics, directory): a phase ended; ``directory`` holds its state.
+CheckpointCallback = Callable[[dict[str, Any], Path], None]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+    try:
+        import numpy
+
+        numpy.random.seed(seed % 2**32)
+    except ImportError:
+        pass
+
+
+def select_device(requested: str) -> torch.device:
+    if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise SpecError("device 'cuda' requested but no GPU is visible to this trial")
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def package_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    versions = {}
+    for name in ("alignfreeze", "torch", "transformers", "datasets", "tokenizers", "ray", "seqeval"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+@dataclass
+class Phase:
+    """What a checkpoint says about where the trial stands."""
+    name: str            # "start" | "realigned" | "finetune"
+    epoch: int = -1      # last completed fine-tuning epoch
+
+
+def finetune_settings(spec: TrialSpec, xlmr: bool):
+    from trainables.tasks.base import FinetuneSettings
+    from trainables.tasks.registry import get_task
+
+    values = {**get_task(spec.task).defaults, **spec.finetune}
+    if xlmr and "learning_rate" not in spec.finetune:
+        values["learning_rate"] = values.get("xlmr_learning_rate", values["learning_rate"])
+    fields = {f for f in FinetuneSettings.__dataclass_fields__ if f != "extra"}
+    extra = {k: v for k, v in values.items() if k not in fields and k != "xlmr_learning_rate"}
+    return FinetuneSettings(**{k: v for k, v in values.items() if k in fields}, extra=extra)
+
+
+def realign_settings(spec: TrialSpec, xlmr: bool):
+    from trainables.realignment.realigner import RealignSettings
+
+    values = {k: v for k, v in spec.realignment.items() if k in RealignSettings.__dataclass_fields__}
+    settings = RealignSettings(**values)
+    if xlmr and "learning_rate" not in spec.realignment:
+        settings = RealignSettings(**{**values, "learning_rate": settings.xlmr_learning_rate})
+    return settings
+
+
+class TrialRunner:
+    """Runs one trial; holds its state between phases."""
+
+    def __init__(self, spec: TrialSpec, log: Callable[[str], None] = print):
+        self.spec = spec
+        self.log = log
+        self.timings: dict[str, float] = {}
+        self.stats: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ setup
+    def _setup(self) -> None:
+        from trainables.models import encoder_layout, is_xlmr, load_encoder
+        from trainables.tasks.registry import get_task
+
+        spec = self.spec
+        torch.set_num_threads(max(1, spec.cpus))   # never more threads than the trial's CPUs
+        self.device = select_device(spec.device)
+        self.autocast_dtype = torch.bfloat16 if spec.precision == "bf16" else None
+        seed_everything(spec.seed)
+        self.encoder, self.tokenizer = load_encoder(spec.model)
+        self.encoder.to(self.device)
+        self.num_blocks = encoder_layout(self.encoder).num_blocks
+        self.xlmr = is_xlmr(self.encoder)
+        self.task = get_task(spec.task).load()
+        self.settings = finetune_settings(spec, self.xlmr)
+        self.realign = realign_settings(spec, self.xlmr)
+        started = time.perf_counter()
+        train = self.task.load_examples(spec.data["train"], language_lists.SOURCE_LANGUAGE, "train",
+                                        self.settings.max_train_examples)
+        self.features = self.task.features(train, self.tokenizer, self.settings)
+        if not self.features:
+            raise SpecError(f"task {spec.task}: the training data gives no training example")
+        self.steps_per_epoch = math.ceil(len(self.features) / self.settings.batch_size)
+        self.finetune_steps = self.steps_per_epoch * self.settings.epochs
+        self.timings["load_s"] = time.perf_counter() - started
+
+    def _realignment_steps(self) -> int:
+        steps = self.realign.steps
+        return self.finetune_steps if steps == "auto" else int(steps)
+
+    def _frozen_names(self) -> frozenset[str]:
+        from trainables.freezing import frozen_parameter_names, parse_freeze_spec
+
+        return frozen_parameter_names(self.encoder, parse_freeze_spec(self.spec.freeze_spec,
+                                                                       self.spec.freeze_embeddings))
+
+    def _realignment_stream(self):
+        from trainables.realignment.corpus import realignment_pairs
+        from trainables.realignment.realigner import RealignmentStream
+
+        realignment = self.spec.realignment
+        started = time.perf_counter()
+        pairs = realignment_pairs(
+            realignment["languages"], realignment["parallel"], self.spec.aligner,
+            dictionaries=realignment.get("dictionaries"), alignments=realignment.get("alignments"),
+            aligner_settings=realignment.get("aligner_settings"), max_pairs=self.realign.max_pairs,
+            encoder=(self.encoder, self.tokenizer))
+        stream = RealignmentStream(pairs, self.tokenizer, self.realign, self.spec.seed)
+        self.timings["align_s"] = time.perf_counter() - started
+        self.stats["realign_pairs_by_language"] = {lang: len(p) for lang, p in pairs.items()}
+        return stream
+
+    # ------------------------------------------------------------ checkpoints
+    def _save(self, directory: Path, phase: Phase, state: dict[str, Any]) -> None:
+        from trainables.artifacts import atomic_directory
+
+        with atomic_directory(directory) as tmp:
+            torch.save({"spec_key": self.spec.key, "phase": phase.name, "epoch": phase.epoch,
+                        "rng": torch.get_rng_state(), "stats": self.stats, "timings": self.timings,
+                        **state}, tmp / CHECKPOINT_FILE)
+
+    def _load(self, directory: Path) -> dict[str, Any]:
+        state = torch.load(Path(directory) / CHECKPOINT_FILE, map_location=self.device, weights_only=False)
+        if state["spec_key"] != self.spec.key:
+            raise SpecError(f"checkpoint {directory} belongs to another trial spec")
+        return state
+
+    # ------------------------------------------------------------------- run
+    def run(self, resume_from: Path | None = None, checkpoint_root: Path | None = None,
+            on_checkpoint: CheckpointCallback | None = None) -> dict[str, Any]:
+        """Run (or resume) the trial and return its result."""
+        import tempfile
+
+        total_started = time.perf_counter()
+        self._setup()
+        state = self._load(resume_from) if resume_from else None
+        phase = Phase(state["phase"], state["epoch"]) if state else Phase("start")
+        if state:
+            self.stats.update(state["stats"])
+            self.timings.update({k: v for k, v in state["timings"].items() if k != "load_s"})
+            self.log(f"resuming {self.spec.trial_id} after phase {phase.name}"
+                     + (f" epoch {phase.epoch + 1}" if phase.name == "finetune" else ""))
+        checkpoint_root = Path(checkpoint_root or tempfile.mkdtemp(prefix="alignfreeze-ckpt-"))
+
+        def checkpoint(name: str, phase: Phase, state: dict[str, Any], metrics: dict[str, Any]) -> None:
+            directory = checkpoint_root / name
+            self._save(directory, phase, state)
+            if on_checkpoint is not None:
+                on_checkpoint({"phase": phase.name, "epoch": phase.epoch, **metrics}, directory)
+
+        frozen_names = self._frozen_names() if self.spec.realigns else frozenset()
+        if self.spec.realigns and self.spec.schedule == "before" and phase.name == "start":
+            from trainables.realignment.realigner import realign
+
+            stream = self._realignment_stream()
+            steps = self._realignment_steps()
+            self.log(f"realigning {self.spec.model} for {steps} steps, frozen: {self.spec.freeze_spec} "
+                     f"({len(frozen_names)} tensors)")
+            stats = realign(self.encoder, stream, self.realign, steps, frozen_names,
+                            self.realign.learning_rate, self.device, self.autocast_dtype)
+            self.timings["realign_s"] = stats.pop("realign_s")
+            self.stats.update(stats)
+            phase = Phase("realigned")
+            checkpoint("realigned", phase, {"encoder": self.encoder.state_dict()},
+                       {k: v for k, v in self.stats.items() if isinstance(v, (int, float))})
+        elif state is not None and phase.name == "realigned":
+            self.encoder.load_state_dict(state["encoder"])
+        self.stats.setdefault("realign_steps", 0)
+
+        model = self._finetune(phase, state, frozen_names, checkpoint)
+        started = time.perf_counter()
+        evaluation = self._evaluate(model)
+        self.timings["evaluate_s"] = time.perf_counter() - started
+        self.timings["total_s"] = self.timings.get("total_s_before_resume", 0.0) + (
+            time.perf_counter() - total_started)
+        return self._result(evaluation)
+
+    # -------------------------------------------------------------- finetune
+    def _finetune(self, phase: Phase, state: dict[str, Any] | None, frozen_names: frozenset[str],
+                  checkpoint: Callable[..., None]):
+        from transformers import get_linear_schedule_with_warmup
+
+        from trainables.freezing import frozen
+        from trainables.models import dropout_rate, hidden_size
+        from trainables.realignment.realigner import build_projection_head, realignment_loss
+        from trainables.tasks.base import TaskModel
+
+        spec, settings = self.spec, self.settings
+        # The head's initialisation depends on the seed only, not on whether
+        # realignment ran: baseline and realigned trials start from the same head.
+        torch.manual_seed(spec.seed + 1)
+        dropout = float(spec.finetune.get("dropout", dropout_rate(self.encoder)))
+        model = TaskModel(self.encoder, self.task.build_head(hidden_size(self.encoder), dropout)).to(self.device)
+        during = spec.realigns and spec.schedule == "during"
+        projection = build_projection_head(self.encoder, self.realign) if during else None
+        if projection is not None:
+            projection.to(self.device)
+        parameters = list(model.parameters()) + (list(projection.parameters()) if projection else [])
+        optimizer = torch.optim.AdamW(parameters, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+        scheduler = get_linear_schedule_with_warmup(
+            optimizer, int(settings.warmup_ratio * self.finetune_steps), self.finetune_steps)
+        stream = self._realignment_stream() if during else None
+        if during:
+            self.stats["realign_steps"] = self.finetune_steps
+        first_epoch = 0
+        if state is not None and phase.name == "finetune":
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            if projection is not None:
+                projection.load_state_dict(state["projection"])
+            torch.set_rng_state(state["rng"])
+            first_epoch = phase.epoch + 1
+            if stream is not None:
+                stream.skip(first_epoch * self.steps_per_epoch)
+        self.log(f"fine-tuning {spec.task} for {settings.epochs} epochs x {self.steps_per_epoch} steps"
+                 + (f", realignment during (weight {self.realign.during_weight})" if during else ""))
+        started = time.perf_counter()
+        model.train()
+        for epoch in range(first_epoch, settings.epochs):
+            # The epoch's order depends on (seed, epoch) only: a resumed run sees the same batches.
+            order = torch.randperm(len(self.features),
+                                   generator=torch.Generator().manual_seed(spec.seed * 1009 + epoch)).tolist()
+            losses = []
+            for start in range(0, len(order), settings.batch_size):
+                chunk = [self.features[i] for i in order[start:start + settings.batch_size]]
+                batch = {k: v.to(self.device) for k, v in
+                         self.task.collate(chunk, self.tokenizer.pad_token_id).items()}
+                with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
+                                    enabled=self.autocast_dtype is not None):
+                    loss = self.task.loss(model(**batch), batch)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if stream is not None:
+                    # The realignment loss must not update the frozen blocks; the
+                    # task loss above already put its gradient on them.
+                    with frozen(self.encoder, frozen_names):
+                        with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
+                                            enabled=self.autocast_dtype is not None):
+                            extra = realignment_loss(self.encoder, projection,
+                                                     stream.next_batch().to(self.device), self.realign)
+                        (self.realign.during_weight * extra).backward()
+                torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+                optimizer.step()
+                scheduler.step()
+                losses.append(float(loss.detach()))
+            epoch_loss = sum(losses) / len(losses)
+            self.stats["train_loss"] = epoch_loss
+            self.timings["finetune_s"] = self.timings.get("finetune_s", 0.0) + time.perf_counter() - started
+            started = time.perf_counter()
+            self.log(f"epoch {epoch + 1}/{settings.epochs}: train loss {epoch_loss:.4f}")
+            checkpoint("finetune", Phase("finetune", epoch),
+                       {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        **({"projection": projection.state_dict()} if projection is not None else {})},
+                       {"epoch_loss": epoch_loss, "training_iteration_epoch": epoch + 1})
+        return model
+
+    # -------------------------------------------------------------- evaluate
+    def _evaluate(self, model) -> dict[str, dict[str, float]]:
+        results = {}
+        for language in (language_lists.SOURCE_LANGUAGE, *self.spec.languages):
+            examples = self.task.load_examples(self.spec.data["eval"][language], language, "test",
+                                               self.settings.max_eval_examples)
+            results[language] = self.task.evaluate(model, self.tokenizer, examples, self.settings, self.device)
+        return results
+
+    def _result(self, evaluation: dict[str, dict[str, float]]) -> dict[str, Any]:
+        targets = {language: evaluation[language] for language in self.spec.languages}
+        metrics = self.task.definition.metrics
+        average = {m: sum(targets[l][m] for l in targets) / len(targets) for m in metrics}
+        return {
+            "trial_id": self.spec.trial_id,
+            "status": "completed",
+            "spec": self.spec.to_dict(),
+            "metrics": targets,
+            "average": average,
+            "english": evaluation[language_lists.SOURCE_LANGUAGE],
+            "provenance": {
+                "spec_key": self.spec.key,
+                "seed": self.spec.seed,
+                "versions": package_versions(),
+                "device": str(self.device) + (f" ({torch.cuda.get_device_name()})"
+                                              if self.device.type == "cuda" else ""),
+                "threads": torch.get_num_threads(),
+                "hostname": platform.node(),
+                "pid": os.getpid(),
+                "num_blocks": self.num_blocks,
+                "finetune_steps": self.finetune_steps,
+                "train_features": len(self.features),
+                "timings": dict(self.timings),
+                **{k: v for k, v in self.stats.items()},
+            },
+        }
+
+
+def run_trial(spec: TrialSpec, resume_from: Path | None = None, checkpoint_root: Path | None = None,
+              on_checkpoint: CheckpointCallback | None = None,
+              log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run one trial from a validated spec; see ``TrialRunner``."""
+    return TrialRunner(spec, log).run(resume_from, checkpoint_root, on_checkpoint)
