@@ -92,6 +92,13 @@ def selected_table(table: pd.DataFrame, options: AnalysisOptions) -> pd.DataFram
     baseline = table["strategy"] == vocabulary.BASELINE
     realigned = table[~baseline]
     aligner = options.aligner
+    known = set(realigned["aligner"])
+    if aligner not in (None, ALL) and aligner not in known:
+        raise SpecError(f"no results with aligner {aligner!r} (present: "
+                        f"{', '.join(sorted(known)) or 'none'}, or 'all')")
+    if options.metric is not None and options.metric not in set(table["metric"]):
+        raise SpecError(f"no results with metric {options.metric!r} (present: "
+                        f"{', '.join(sorted(set(table['metric'])))})")
     if aligner is None:
         aligner = PAPER_ALIGNER if (realigned["aligner"] == PAPER_ALIGNER).any() else ALL
     if aligner != ALL:

@@ -13,6 +13,7 @@ import csv
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from analysis import vocabulary
@@ -106,41 +107,45 @@ def reference_file_table(path: str | Path) -> pd.DataFrame:
             except Exception as error:  # SpecError: name file and header line
                 raise DataError(str(error), path, 1) from None
 
-    records = []
-    for index, row in frame.iterrows():
-        line = int(index) + 2  # header is line 1
+    # Row facts, checked row by row so that an error names its line.
+    facts = []
+    for index, (method, task, seed) in enumerate(zip(frame["method"], frame["task"],
+                                                     frame["seed"])):
         try:
-            strategy, aligner, schedule = method_strategy(row["method"])
-            task = task_of_reference(row["task"])
-            seed = int(row["seed"])
+            facts.append((*method_strategy(method), task_of_reference(task), int(seed)))
         except ValueError as error:
-            raise DataError(str(error), path, line) from None
-        provenance = {
-            "source": str(path),
-            "trial_id": f"{row['model']}/{row['task']}/{row['method']}/{seed}",
-            "spec_key": "",
-            "num_blocks": vocabulary.PAPER_MODELS.get(row["model"], (None, None))[1],
-            "realign_steps": _optional_int(row.get("realignment_steps")),
-            "finetune_steps": _optional_int(row.get("finetuning_steps")),
-            "device": "",
-            "hostname": "",
-        }
-        for column, (language, metric) in metric_columns.items():
-            text = row[column]
-            try:
-                value = float(text)
-            except ValueError:
-                raise DataError(f"column {column}: not a number: {text!r}", path, line) from None
-            is_target = language != "same"
-            records.append({
-                "model": row["model"], "task": task, "strategy": strategy, "aligner": aligner,
-                "schedule": schedule, "seed": seed,
-                "language": language if is_target else SOURCE_LANGUAGE,
-                "is_target": is_target, "metric": metric, "value": value, **provenance,
-            })
+            raise DataError(str(error), path, index + 2) from None  # header is line 1
+    facts = pd.DataFrame(facts, columns=["strategy", "aligner", "schedule", "task", "seed"])
+    rows = pd.DataFrame({
+        "model": frame["model"], **{c: facts[c] for c in facts.columns},
+        "_line": range(2, len(frame) + 2),
+        "trial_id": frame["model"] + "/" + frame["task"] + "/" + frame["method"] + "/"
+                    + facts["seed"].astype(str),
+        "num_blocks": frame["model"].map(
+            lambda model: vocabulary.PAPER_MODELS.get(model, (None, None))[1]),
+        "realign_steps": pd.to_numeric(frame.get("realignment_steps"), errors="coerce"),
+        "finetune_steps": pd.to_numeric(frame.get("finetuning_steps"), errors="coerce"),
+    })
+    columns = list(metric_columns)
+    values = frame[columns].apply(pd.to_numeric, errors="coerce").to_numpy(float)
+    if np.isnan(values).any():
+        line, position = (int(x[0]) for x in np.nonzero(np.isnan(values)))
+        text = frame[columns[position]].iloc[line]
+        raise DataError(f"column {columns[position]}: not a number: {text!r}", path, line + 2)
+    # Long format, row by row then column by column, as the file reads.
+    row_index = np.repeat(np.arange(len(frame)), len(columns))
+    column_index = np.tile(np.arange(len(columns)), len(frame))
+    languages = np.array([language for language, _ in metric_columns.values()], dtype=object)
+    metrics = np.array([metric for _, metric in metric_columns.values()], dtype=object)
+    table = rows.iloc[row_index].reset_index(drop=True)
+    table["is_target"] = languages[column_index] != "same"
+    table["language"] = np.where(table["is_target"], languages[column_index], SOURCE_LANGUAGE)
+    table["metric"] = metrics[column_index]
+    table["value"] = values[row_index, column_index]
+    table["source"] = str(path)
     from analysis.results import tidy_frame  # late: results imports this module
 
-    return tidy_frame(records, path)
+    return tidy_frame(table.drop(columns="_line"), path)
 
 
 def reference_table(path: str | Path) -> pd.DataFrame:
@@ -156,13 +161,6 @@ def is_reference_csv(path: str | Path) -> bool:
     with open(path, newline="", encoding="utf-8") as handle:
         header = next(csv.reader(handle), [])
     return is_reference_header(header)
-
-
-def _optional_int(text: object) -> int | None:
-    try:
-        return int(float(str(text)))
-    except ValueError:
-        return None
 
 
 _PUBLISHED_HEADER = "| model | method |"

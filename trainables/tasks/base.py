@@ -44,8 +44,10 @@ class TaskModel(nn.Module):
         self.head = head
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                **_: Any) -> torch.Tensor:
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+                token_type_ids: torch.Tensor | None = None, **_: Any) -> torch.Tensor:
+        # segment ids of BERT sentence pairs (NLI, QA); XLM-R and DistilBERT take none
+        extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
         return self.head(hidden)
 
 

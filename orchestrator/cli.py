@@ -1,0 +1,118 @@
+"""The ``alignfreeze`` command.
+
+    alignfreeze run EXPERIMENT.yaml [--output DIR] [--address ADDR]
+    alignfreeze demo [--output DIR]
+    alignfreeze analyze SOURCE... [--format ...]
+    alignfreeze import-reference DIR --out FILE.csv
+    alignfreeze align-eval [...]
+
+A user error (bad spec, bad data file) is one line on stderr and exit
+status 2, raised before any trial starts where it can be known then.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from trainables.errors import AlignFreezeError
+
+from search_spaces import preset_path
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("experiment", type=Path, help="experiment YAML file")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="results directory (default: ./runs/<experiment name>)")
+    parser.add_argument("--address", default=None,
+                        help="address of an existing Ray cluster (default: start one locally)")
+    parser.add_argument("--dry-run", action="store_true", help="validate and list the trials, run nothing")
+    parser.add_argument("--verbose", type=int, default=0, choices=(0, 1, 2), help="Ray Tune verbosity")
+
+
+def _run(args: argparse.Namespace, experiment_path: Path, table: bool = False) -> int:
+    from orchestrator.experiment import load_experiment_file
+
+    experiment = load_experiment_file(experiment_path)
+    output = args.output or Path("runs") / experiment.name
+    print(f"experiment {experiment.name}: {len(experiment.trials)} trials -> {output.resolve()}",
+          file=sys.stderr)
+    if args.dry_run:
+        for trial in experiment.trials:
+            print(trial.trial_id)
+        return 0
+    from orchestrator.runner import run_experiment
+
+    summary = run_experiment(experiment, output, address=args.address, verbose=args.verbose)
+    if "wall_s" in summary:
+        print(f"ran {summary['ran']} trials in {summary['wall_s']:.1f} s; "
+              f"{summary['errors']} errored, {len(summary.get('missing', []))} without result",
+              file=sys.stderr)
+    for trial_id in summary.get("errored", []):
+        print(f"errored: {trial_id} (see {output}/errors/{trial_id}.json)", file=sys.stderr)
+    if table:
+        from orchestrator.summary import per_language_table
+
+        print(per_language_table(Path(summary["output"])))
+    return 1 if summary.get("errors") or summary.get("missing") else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="alignfreeze", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run an experiment grid on Ray Tune")
+    _add_run_arguments(run)
+
+    demo = commands.add_parser("demo", help="run the bundled demo (tiny mBERT, PoS, 8 trials)")
+    demo.add_argument("--output", type=Path, default=Path("runs") / "demo", help="results directory")
+    demo.add_argument("--address", default=None, help=argparse.SUPPRESS)
+    demo.add_argument("--dry-run", action="store_true", help=argparse.SUPPRESS)
+    demo.add_argument("--verbose", type=int, default=0, choices=(0, 1, 2), help=argparse.SUPPRESS)
+
+    from analysis.commands import add_analyze_arguments, add_import_reference_arguments
+
+    add_analyze_arguments(commands.add_parser("analyze", help="tables, significance tests and reports"))
+    add_import_reference_arguments(commands.add_parser(
+        "import-reference", help="turn the authors' per-seed CSVs into a tidy table"))
+
+    from trainables.realignment.alignment_eval import add_align_eval_arguments
+
+    add_align_eval_arguments(commands.add_parser(
+        "align-eval", help="precision, recall and AER of the word aligners on gold alignments"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args, args.experiment)
+        if args.command == "demo":
+            return _run(args, preset_path("demo"), table=True)
+        if args.command == "analyze":
+            from analysis.commands import run_analyze
+
+            return run_analyze(args)
+        if args.command == "import-reference":
+            from analysis.commands import run_import_reference
+
+            return run_import_reference(args)
+        if args.command == "align-eval":
+            from trainables.realignment.alignment_eval import run_align_eval
+
+            return run_align_eval(args)
+    except AlignFreezeError as error:
+        print(f"alignfreeze: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("alignfreeze: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Connecting to Ray: an embedded local instance by default, or an existing cluster.
+
+``ray`` (core) is imported here and nowhere else in the orchestrator;
+``ray.tune`` lives in ``trainables.ray_trainable``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from trainables.errors import SpecError
+
+
+def connect(address: str | None = None, num_cpus: int | None = None, num_gpus: int | None = None) -> dict[str, float]:
+    """Start or join Ray; return the cluster's resources."""
+    import ray
+
+    if ray.is_initialized():
+        return dict(ray.cluster_resources())
+    options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True,
+                               "configure_logging": True, "logging_level": "WARNING"}
+    if address:
+        ray.init(address=address, **options)
+    else:
+        # A trial's working directory changes under Tune; keep the driver's
+        # environment (offline flags, cache location) for the workers.
+        env = {k: v for k, v in os.environ.items()
+               if k.startswith(("HF_", "ALIGNFREEZE_", "TRANSFORMERS_")) or k == "PYTHONPATH"}
+        ray.init(num_cpus=num_cpus, num_gpus=num_gpus, runtime_env={"env_vars": env} if env else None,
+                 **options)
+    return dict(ray.cluster_resources())
+
+
+def check_resources(resources: dict[str, float], cpus: int, gpus: float) -> None:
+    """Refuse a grid the cluster can never schedule (Tune would leave it PENDING forever)."""
+    if gpus > 0 and resources.get("GPU", 0) < gpus:
+        raise SpecError(f"trials ask for {gpus:g} GPU each but the Ray cluster has "
+                        f"{resources.get('GPU', 0):g}: set resources.gpus: 0 or connect to a GPU cluster")
+    if resources.get("CPU", 0) < cpus:
+        raise SpecError(f"trials ask for {cpus} CPUs each but the Ray cluster has {resources.get('CPU', 0):g}")
+
+
+def shutdown() -> None:
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
