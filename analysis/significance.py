@@ -4,8 +4,8 @@ Per language, each strategy against the baseline: Welch's t-test always, a
 paired test when both sides ran the same seeds, a permutation test on
 request. P-values are corrected across the languages of one (model, task,
 strategy) with Holm (default) or Benjamini-Hochberg. Every bootstrap is
-seeded from the cell's name, so a report is the same on every run and a
-cell's interval does not depend on which other cells were loaded.
+seeded, so a report is the same on every run, and a cell's interval depends
+on its own data and the seed only, not on which other cells were loaded.
 """
 
 from __future__ import annotations

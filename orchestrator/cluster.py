@@ -18,6 +18,8 @@ def connect(address: str | None = None, num_cpus: int | None = None, num_gpus: i
 
     if ray.is_initialized():
         return dict(ray.cluster_resources())
+    # Per-epoch checkpoints of short trials trip a snapshot-frequency warning meant for long runs.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True,
                                "configure_logging": True, "logging_level": "WARNING"}
     if address:

@@ -223,6 +223,7 @@ class TrialRunner:
 
         from trainables.freezing import frozen
         from trainables.models import dropout_rate, hidden_size
+        from trainables.optimizers import adam
         from trainables.realignment.realigner import build_projection_head, realignment_loss
         from trainables.tasks.base import TaskModel
 
@@ -237,7 +238,7 @@ class TrialRunner:
         if projection is not None:
             projection.to(self.device)
         parameters = list(model.parameters()) + (list(projection.parameters()) if projection else [])
-        optimizer = torch.optim.AdamW(parameters, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+        optimizer = adam(parameters, settings.learning_rate, settings.weight_decay, decoupled=True)
         scheduler = get_linear_schedule_with_warmup(
             optimizer, int(settings.warmup_ratio * self.finetune_steps), self.finetune_steps)
         stream = self._realignment_stream() if during else None

@@ -124,10 +124,14 @@ def validate(spec: TrialSpec, check_files: bool = True, num_blocks: int | None =
     evaluation = spec.data.get("eval", {})
     for language in (language_lists.SOURCE_LANGUAGE, *spec.languages):
         if language not in evaluation:
-            raise SpecError(f"task {spec.task}: no evaluation data for language {language!r} (data.eval.{language})")
+            raise SpecError(f"task {spec.task}: no evaluation data for language {language!r} (data.{spec.task}.eval.{language})")
     if spec.realigns:
         check_aligner(spec.aligner)
-        freeze = parse_freeze_spec(spec.freeze_spec, spec.freeze_embeddings)
+        try:
+            freeze = parse_freeze_spec(spec.freeze_spec, spec.freeze_embeddings)
+        except SpecError:
+            raise SpecError(f"unknown strategy {spec.strategy!r}: expected baseline, full, front, back, "
+                            f"front:K, back:K or range:A-B, optionally followed by +embeddings") from None
         if num_blocks is None:
             from trainables.models import model_num_blocks
 

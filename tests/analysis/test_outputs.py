@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import base64
 import html.parser
+import io
 import json
 import re
 
@@ -249,9 +250,9 @@ def test_import_reference_then_analyze(tmp_path, capsys):
 
 def test_analyze_reference_round_flag_changes_counts(capsys):
     assert analyze("reference", "--format", "csv", "--bootstrap", "200") == 0
-    plain = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out))
+    plain = pd.read_csv(io.StringIO(capsys.readouterr().out))
     assert analyze("reference", "--format", "csv", "--round", "--bootstrap", "200") == 0
-    rounded = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out))
+    rounded = pd.read_csv(io.StringIO(capsys.readouterr().out))
     row = ((plain["model"] == "bert-base-multilingual-cased") & (plain["task"] == "ner")
            & (plain["strategy"] == "front"))
     assert (plain.loc[row, "down"].item(), rounded.loc[row, "down"].item()) == (4, 1)

@@ -360,19 +360,19 @@ def evaluation_results(aligners: Sequence[str] = EVALUATED_ALIGNERS, gold: Seque
 
 def add_align_eval_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``alignfreeze align-eval``."""
-    parser.add_argument("--aligner", action="append", choices=EVALUATED_ALIGNERS,
-                        help="aligner to evaluate (repeatable; default: all in-process aligners)")
-    parser.add_argument("--gold", action="append", metavar="DIR_OR_NAME",
+    parser.add_argument("--aligner", action="extend", nargs="+", choices=EVALUATED_ALIGNERS,
+                        help="aligners to evaluate (default: every in-process aligner)")
+    parser.add_argument("--gold", action="extend", nargs="+", metavar="DIR_OR_NAME",
                         help="gold set: a bundled name (en-fr, ro-en, ja-en, zh-en, en-de) or a directory "
-                             "of gold sets (repeatable; default: every bundled set)")
+                             "of gold sets (default: every bundled set)")
     parser.add_argument("--model", metavar="MODEL",
                         help=f"encoder for simalign: a local model directory, a built-in tiny model or a "
                              f"Hub id (default: {DEFAULT_SIMALIGN_MODEL}, random weights)")
     parser.add_argument("--layer", type=int, metavar="N",
                         help="hidden layer for simalign (default: 8 of 12, same relative depth otherwise)")
-    parser.add_argument("--symmetrisation", action="append",
+    parser.add_argument("--symmetrisation", action="extend", nargs="+",
                         choices=("grow-diag-final-and", "intersection"),
-                        help="eflomal symmetrisation (repeatable; default: both)")
+                        help="eflomal symmetrisations (default: both)")
 
 
 def run_align_eval(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from torch import nn
 
 from trainables.errors import SpecError
 from trainables.freezing import frozen, trainable_parameters
+from trainables.optimizers import adam
 from trainables.realignment.batches import EncodedPair, RealignmentBatch, collate_pairs, encode_pair
 from trainables.realignment.contrastive_loss import ProjectionHead, contrastive_alignment_loss
 from trainables.realignment.word_pairs import AlignedPair
@@ -128,7 +129,7 @@ def realign(encoder: nn.Module, stream: RealignmentStream, settings: RealignSett
     encoder.train()
     with frozen(encoder, frozen_names):
         parameters = trainable_parameters(encoder) + (list(head.parameters()) if head is not None else [])
-        optimizer = torch.optim.Adam(parameters, lr=learning_rate)
+        optimizer = adam(parameters, learning_rate)
         for step in range(steps):
             batch = stream.next_batch().to(device)
             with torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
