@@ -5,7 +5,7 @@ on every bundled gold set) and prints its table, then the wall time of
 each aligner summed over the gold sets, and the time to load the
 simalign encoder.
 
-    HF_HUB_OFFLINE=1 python benchmarks/alignment_quality.py [--model DIR] [--layer N]
+    HF_HUB_OFFLINE=1 python benchmarks/alignment_quality.py [--model DIR] [--layer N] [--threads N]
 
 With no ``--model``, simalign runs the built-in ``tiny-mbert`` (random
 weights): its figures show the machinery, not the method; eflomal is
@@ -32,9 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help=f"simalign encoder (default: {DEFAULT_SIMALIGN_MODEL})")
     parser.add_argument("--layer", type=int, help="simalign layer (default: 2/3 of the depth)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (default 1: on a shared 2-core machine, 2 threads ran 7x slower)")
     args = parser.parse_args(argv)
 
     import torch
+
+    torch.set_num_threads(args.threads)
 
     started = time.perf_counter()
     results = evaluation_results(EVALUATED_ALIGNERS, None, args.model, args.layer)

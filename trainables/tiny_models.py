@@ -112,9 +112,13 @@ def train_xlmr_vocabulary(vocab_size: int = XLMR_VOCAB_SIZE) -> list[tuple[str, 
     import json
 
     vocab = json.loads(tokenizer.to_str())["model"]["vocab"]
-    # Scores are rounded: the trainer's float sums differ in the last bits
-    # between runs when its thread pool was started before this call.
-    return [(piece, round(float(score), 6)) for piece, score in vocab]
+    # The trainer's float sums differ in the last bits between runs (its
+    # thread pool), which reorders tied pieces: round the scores and sort
+    # ties by piece, the special tokens staying first in XLM-R's order.
+    specials = [(piece, float(score)) for piece, score in vocab[:5]]
+    rest = sorted(((piece, round(float(score), 6)) for piece, score in vocab[5:]),
+                  key=lambda item: (-item[1], item[0]))
+    return specials + rest
 
 
 def xlmr_tokenizer(vocab: list[tuple[str, float]]):

@@ -87,7 +87,7 @@ def test_wpt_gold_lines_and_bad_files(tmp_path):
         read_awesome_gold(text, wpt, "en", "fr")
 
 
-def test_unknown_gold_name_suggests(tmp_path):
+def test_unknown_gold_name_suggests():
     with pytest.raises(SpecError, match="did you mean en-fr"):
         load_gold_sets(["en-fx"])
 

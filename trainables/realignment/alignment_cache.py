@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from trainables.artifacts import atomic_write_json, cached_directory, content_key, file_fingerprint
+from trainables.errors import SpecError
 from trainables.realignment.pretokenization import contains_word, segmenter_name
 from trainables.realignment.word_pairs import AlignedPair
 
@@ -32,7 +33,7 @@ FORMAT_VERSION = 1     # bump when the stored format or an aligner's rule change
 class AlignmentOutcome:
     """The word pairs of one corpus and what the aligner could not use."""
     pairs: list[AlignedPair]
-    skipped: int            # sentence pairs with a side without words (empty, only punctuation)
+    skipped: int            # sentence pairs with a side without words (empty, only punctuation): never linked
     lines: int              # sentence pairs in the corpus
     segmenter: str          # how the words were made (``pretokenization.segmenter_name``)
     key: str                # cache key
@@ -77,7 +78,6 @@ def _resolved_settings(aligner: str, request) -> dict[str, Any]:
     if aligner == "simalign":
         from trainables.realignment.similarity_aligner import resolved_settings
         if request.encoder is None:
-            from trainables.errors import SpecError
             raise SpecError("aligner 'simalign' needs the trial's encoder (model, tokenizer)")
         return resolved_settings(request.settings, request.encoder[0])
     return dict(request.settings or {})
