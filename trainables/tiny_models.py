@@ -94,11 +94,39 @@ def xlmr_training_text() -> list[str]:
 def train_xlmr_vocabulary(vocab_size: int = XLMR_VOCAB_SIZE) -> list[tuple[str, float]]:
     """A Unigram vocabulary in XLM-R's special-token order, trained deterministically.
 
-    The trainer runs on a fixed corpus order, so the same inputs give the
-    same pieces and (rounded) scores.
+    The trainer runs in a fresh process with one thread: with several, the
+    pieces kept at the cut-off change between runs.
+    The thread count of the tokenizers library is fixed when its pool
+    starts, so it cannot be changed from inside a process that already
+    used it.
     """
-    os.environ["RAYON_NUM_THREADS"] = "1"
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    import json
+    import subprocess
+    import sys
+
+    env = {**os.environ, "RAYON_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    code = ("import json, sys; from trainables.tiny_models import _train_unigram; "
+            f"json.dump(_train_unigram({int(vocab_size)}), sys.stdout)")
+    output = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
+    vocab = json.loads(output.stdout)
+    # Even single-threaded, scores differ in the 14th digit between runs:
+    # round them, and order tied pieces by their text. The trainer appends
+    # the characters needed for coverage with a descending ramp of scores in
+    # hash-map order: give that tail its ramp in character order instead.
+    specials = [(piece, float(score)) for piece, score in vocab[:5]]
+    rest = sorted(((piece, round(float(score), 6)) for piece, score in vocab[5:]),
+                  key=lambda item: (-item[1], item[0]))
+    tail = len(rest)
+    while tail > 0 and len(rest[tail - 1][0]) == 1:
+        tail -= 1
+    ramp = [score for _, score in rest[tail:]]
+    characters = sorted(piece for piece, _ in rest[tail:])
+    return specials + rest[:tail] + list(zip(characters, ramp))
+
+
+def _train_unigram(vocab_size: int) -> list[tuple[str, float]]:
+    import json
+
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
     tokenizer = Tokenizer(models.Unigram())
@@ -109,16 +137,7 @@ def train_xlmr_vocabulary(vocab_size: int = XLMR_VOCAB_SIZE) -> list[tuple[str, 
                                       special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
                                       max_piece_length=16, n_sub_iterations=2, show_progress=False)
     tokenizer.train_from_iterator(xlmr_training_text(), trainer=trainer)
-    import json
-
-    vocab = json.loads(tokenizer.to_str())["model"]["vocab"]
-    # The trainer's float sums differ in the last bits between runs (its
-    # thread pool), which reorders tied pieces: round the scores and sort
-    # ties by piece, the special tokens staying first in XLM-R's order.
-    specials = [(piece, float(score)) for piece, score in vocab[:5]]
-    rest = sorted(((piece, round(float(score), 6)) for piece, score in vocab[5:]),
-                  key=lambda item: (-item[1], item[0]))
-    return specials + rest
+    return [(piece, float(score)) for piece, score in json.loads(tokenizer.to_str())["model"]["vocab"]]
 
 
 def xlmr_tokenizer(vocab: list[tuple[str, float]]):

@@ -141,14 +141,15 @@ class TrialRunner:
 
         realignment = self.spec.realignment
         started = time.perf_counter()
+        report: dict[str, Any] = {}
         pairs = realignment_pairs(
             realignment["languages"], realignment["parallel"], self.spec.aligner,
             dictionaries=realignment.get("dictionaries"), alignments=realignment.get("alignments"),
             aligner_settings=realignment.get("aligner_settings"), max_pairs=self.realign.max_pairs,
-            encoder=(self.encoder, self.tokenizer))
+            encoder=(self.encoder, self.tokenizer), report=report)
         stream = RealignmentStream(pairs, self.tokenizer, self.realign, self.spec.seed)
         self.timings["align_s"] = time.perf_counter() - started
-        self.stats["realign_pairs_by_language"] = {lang: len(p) for lang, p in pairs.items()}
+        self.stats["realignment_corpus"] = report
         return stream
 
     # ------------------------------------------------------------ checkpoints

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from trainables.realignment.aligners import AlignmentRequest, aligned_pairs
+from trainables.realignment.aligners import AlignmentRequest
+from trainables.realignment.alignment_cache import cached_alignment
 from trainables.realignment.parallel_data import load_parallel
 from trainables.realignment.pretokenization import pretokenize
 from trainables.realignment.word_pairs import AlignedPair
@@ -19,12 +20,15 @@ def realignment_pairs(languages: Sequence[str], parallel: dict[str, Any], aligne
                       dictionaries: dict[str, str] | None = None,
                       alignments: dict[str, str] | None = None,
                       aligner_settings: dict[str, Any] | None = None,
-                      max_pairs: int | None = None,
-                      encoder: Any = None) -> dict[str, list[AlignedPair]]:
+                      max_pairs: int | None = None, encoder: Any = None,
+                      report: dict[str, Any] | None = None) -> dict[str, list[AlignedPair]]:
     """Aligned pairs of every realignment language, in the order given.
 
     Sentence pairs keep the order of their source, so that a pharaoh
-    alignment file lines up with the sentences it was made for.
+    alignment file lines up with the sentences it was made for. Alignments
+    come from the shared cache: a grid aligns each corpus once. ``report``,
+    when given, receives per language the segmenter, the sentence pairs
+    read, those skipped (a side without words) and the cache key.
     """
     from pathlib import Path
 
@@ -37,5 +41,10 @@ def realignment_pairs(languages: Sequence[str], parallel: dict[str, Any], aligne
             dictionary_path=Path(dictionaries[language]) if dictionaries and language in dictionaries else None,
             alignment_path=Path(alignments[language]) if alignments and language in alignments else None,
             settings=dict(aligner_settings or {}), encoder=encoder)
-        result[language] = aligned_pairs(aligner, request)
+        outcome = cached_alignment(aligner, request)
+        result[language] = outcome.pairs
+        if report is not None:
+            report[language] = {"segmenter": outcome.segmenter, "lines": outcome.lines,
+                                "skipped": outcome.skipped, "pairs": len(outcome.pairs),
+                                "alignment_key": outcome.key}
     return result
