@@ -179,9 +179,11 @@ class TrialRunner:
         phase = Phase(state["phase"], state["epoch"]) if state else Phase("start")
         if state:
             self.stats.update(state["stats"])
+            self.stats["resumed_from"] = phase.name + (f" epoch {phase.epoch + 1}" if phase.name == "finetune" else "")
             self.timings.update({k: v for k, v in state["timings"].items() if k != "load_s"})
-            self.log(f"resuming {self.spec.trial_id} after phase {phase.name}"
-                     + (f" epoch {phase.epoch + 1}" if phase.name == "finetune" else ""))
+            self.log(f"resuming {self.spec.trial_id}: " + (
+                f"{phase.epoch + 1} fine-tuning epoch(s) done, continuing at epoch {phase.epoch + 2}"
+                if phase.name == "finetune" else "realignment done, starting fine-tuning"))
         checkpoint_root = Path(checkpoint_root or tempfile.mkdtemp(prefix="alignfreeze-ckpt-"))
 
         def checkpoint(name: str, phase: Phase, state: dict[str, Any], metrics: dict[str, Any]) -> None:
