@@ -11,6 +11,7 @@ trial ends, so results survive a driver crash and need no shared disk.
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -51,9 +52,15 @@ def alignfreeze_trainable(config: dict[str, Any]) -> None:
 
     def report_phase(metrics: dict[str, Any], directory: Path) -> None:
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(directory)))
+        # Tune has copied the checkpoint to the run's storage: the local copy
+        # (a model and its optimizer state) would only fill the node's disk.
+        shutil.rmtree(directory, ignore_errors=True)
 
-    result = run_trial(spec, resume_from=resume_from, checkpoint_root=work, on_checkpoint=report_phase)
-    tune.report(flat_metrics(result))
+    try:
+        result = run_trial(spec, resume_from=resume_from, checkpoint_root=work, on_checkpoint=report_phase)
+        tune.report(flat_metrics(result))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def trial_spec_of(config: dict[str, Any]) -> TrialSpec:

@@ -13,6 +13,7 @@ import math
 import os
 import platform
 import random
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,8 +185,16 @@ class TrialRunner:
             self.log(f"resuming {self.spec.trial_id}: " + (
                 f"{phase.epoch + 1} fine-tuning epoch(s) done, continuing at epoch {phase.epoch + 2}"
                 if phase.name == "finetune" else "realignment done, starting fine-tuning"))
+        own_root = checkpoint_root is None
         checkpoint_root = Path(checkpoint_root or tempfile.mkdtemp(prefix="alignfreeze-ckpt-"))
+        try:
+            return self._run_phases(phase, state, checkpoint_root, on_checkpoint, total_started)
+        finally:
+            if own_root:   # nobody else will read checkpoints this call made up a place for
+                shutil.rmtree(checkpoint_root, ignore_errors=True)
 
+    def _run_phases(self, phase: Phase, state: dict[str, Any] | None, checkpoint_root: Path,
+                    on_checkpoint: CheckpointCallback | None, total_started: float) -> dict[str, Any]:
         def checkpoint(name: str, phase: Phase, state: dict[str, Any], metrics: dict[str, Any]) -> None:
             directory = checkpoint_root / name
             self._save(directory, phase, state)
@@ -215,8 +224,8 @@ class TrialRunner:
         started = time.perf_counter()
         evaluation = self._evaluate(model)
         self.timings["evaluate_s"] = time.perf_counter() - started
-        self.timings["total_s"] = self.timings.get("total_s_before_resume", 0.0) + (
-            time.perf_counter() - total_started)
+        # wall time of this call (after a resume, the phases before it are in realign_s / finetune_s)
+        self.timings["total_s"] = time.perf_counter() - total_started
         return self._result(evaluation)
 
     # -------------------------------------------------------------- finetune
