@@ -12,14 +12,13 @@ table, so that the caller reports them: a grid with holes must say so.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from analysis import reference, vocabulary
+from trainables.artifacts import atomic_write_text, write_atomically
 from trainables.errors import DataError, SpecError
 from trainables.languages import SOURCE_LANGUAGE
 from trainables.tasks.registry import TASKS
@@ -168,27 +167,8 @@ def write_table(table: pd.DataFrame, path: str | Path) -> None:
         write_atomically(path, lambda temporary: table.to_csv(temporary, index=False))
 
 
-def write_atomically(path: str | Path, write) -> None:
-    """Call ``write(temporary_path)``, then move it over ``path`` in one step,
-    so that a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
 def write_text(path: str | Path, text: str) -> None:
-    write_atomically(path, lambda temporary: Path(temporary).write_text(text, encoding="utf-8"))
+    atomic_write_text(path, text)
 
 
 # ---------------------------------------------------------- run directories

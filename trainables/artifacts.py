@@ -48,20 +48,37 @@ def file_fingerprint(path: str | Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
+def write_atomically(path: str | Path, write: Callable[[str], None]) -> None:
+    """Call ``write(temporary_path)``, then rename it over ``path`` in one step.
+
+    A reader never sees half a file; a failed write leaves no temporary
+    file behind. The file gets the usual mode (mkstemp would make it 0600,
+    unreadable to the other users of a shared cluster disk).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    def write(temporary: str) -> None:
+        with open(temporary, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+    write_atomically(path, write)
 
 
 def atomic_write_json(path: str | Path, value: Any) -> None:
