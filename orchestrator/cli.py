@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "run":
-            return _run(args, args.experiment)
+            return _run(args, args.experiment, table=True)
         if args.command == "demo":
             return _run(args, preset_path("demo"), table=True)
         if args.command == "analyze":

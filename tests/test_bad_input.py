@@ -357,3 +357,17 @@ def test_malformed_file_read_during_a_trial_is_a_data_error_with_file_and_line(t
         run_trial(spec, checkpoint_root=tmp_path / "ckpt", log=lambda _: None)
     assert raised.value.path == bad and raised.value.line == number
     assert str(raised.value) == f"{bad}:{number}: expected 10 tab-separated columns, found 9"
+
+
+def test_qa_stride_that_leaves_no_room_is_refused_before_trials():
+    from orchestrator.experiment import experiment_from_dict
+    from trainables.errors import SpecError
+    from trial_fixtures import small_pos_experiment
+
+    raw = small_pos_experiment(tasks=["qa"], strategies=["baseline"], languages=["de"])
+    raw["data"] = {"qa": {"train": "bundled:qa/tydiqa_goldp_en_train.first300.json",
+                          "eval": {"en": "bundled:qa/xquad/xquad.en.first2articles.json",
+                                   "de": "bundled:qa/xquad/xquad.de.first2articles.json"}}}
+    raw["finetune"] = {"qa": {"max_length": 96}}          # default doc_stride 128
+    with pytest.raises(SpecError, match="qa doc_stride 128 must be smaller than max_length 96"):
+        experiment_from_dict(raw)

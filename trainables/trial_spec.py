@@ -115,6 +115,13 @@ def validate(spec: TrialSpec, check_files: bool = True, num_blocks: int | None =
     for key in spec.finetune:
         if key not in FINETUNE_KEYS:
             raise unknown_name("finetune key", key, FINETUNE_KEYS)
+    if spec.task == "qa":
+        # the window must hold the question, the special tokens and more context than the overlap
+        settings = {**task.defaults, **spec.finetune}
+        for key in ("max_length", "eval_max_length"):
+            if settings["doc_stride"] >= settings[key] - 4:
+                raise SpecError(f"finetune: qa doc_stride {settings['doc_stride']} must be smaller than "
+                                f"{key} {settings[key]} minus 4")
     if not spec.languages:
         raise SpecError(f"trial has no target language for task {spec.task}")
     for language in spec.languages:
@@ -142,7 +149,6 @@ def validate(spec: TrialSpec, check_files: bool = True, num_blocks: int | None =
         raise SpecError(f"the baseline does not realign: aligner must be 'none', got {spec.aligner!r}")
     if check_files:
         _check_sources(spec)
-    del task
     return spec
 
 

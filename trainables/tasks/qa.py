@@ -35,7 +35,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from trainables.errors import DataError
+from trainables.errors import DataError, SpecError
 from trainables.tasks.base import FinetuneSettings, Task, TaskModel
 from trainables.tasks.hub_source import is_hub, parse_hub_source
 from trainables.tasks.squad_metric import squad_scores
@@ -163,7 +163,8 @@ def qa_windows(examples: Sequence[QaExample], tokenizer: Any, max_length: int,
     budget = min(_option(settings, "max_query_length", DEFAULT_MAX_QUERY_LENGTH),
                  max_length - specials - stride - 1)
     if budget < 1:
-        raise ValueError(f"max_length {max_length} with doc_stride {stride} leaves no room for a question")
+        raise SpecError(f"finetune: max_length {max_length} with doc_stride {stride} leaves no room for a "
+                        f"question (doc_stride must stay below max_length - {specials + 1})")
     questions = [cut_question(tokenizer, e.question, budget) for e in examples]
     encoded = tokenizer(questions, [e.context for e in examples], truncation="only_second",
                         max_length=max_length, stride=stride, return_overflowing_tokens=True,
