@@ -22,15 +22,20 @@ def connect(address: str | None = None, num_cpus: int | None = None, num_gpus: i
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True,
                                "configure_logging": True, "logging_level": "WARNING"}
+    # The driver's Hugging Face and cache settings (offline flags, cache
+    # location) go to every worker, on this machine or on a cluster.
+    env = {k: v for k, v in os.environ.items() if k.startswith(("HF_", "ALIGNFREEZE_", "TRANSFORMERS_"))}
+    runtime_env = {"env_vars": env} if env else None
     if address:
-        ray.init(address=address, **options)
+        try:
+            ray.init(address=address, runtime_env=runtime_env, **options)
+        except (ConnectionError, RuntimeError) as error:
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise SpecError(f"cannot connect to the Ray cluster at {address}: {first[:160]} (a cluster "
+                            f"with token authentication, the default from Ray 2.59, needs RAY_AUTH_MODE=token "
+                            f"and its token in ~/.ray/auth_token or RAY_AUTH_TOKEN)") from None
     else:
-        # A trial's working directory changes under Tune; keep the driver's
-        # environment (offline flags, cache location) for the workers.
-        env = {k: v for k, v in os.environ.items()
-               if k.startswith(("HF_", "ALIGNFREEZE_", "TRANSFORMERS_")) or k == "PYTHONPATH"}
-        ray.init(num_cpus=num_cpus, num_gpus=num_gpus, runtime_env={"env_vars": env} if env else None,
-                 **options)
+        ray.init(num_cpus=num_cpus, num_gpus=num_gpus, runtime_env=runtime_env, **options)
     return dict(ray.cluster_resources())
 
 

@@ -15,7 +15,6 @@ from trainables.tasks.registry import get_task
 
 BUNDLED = Path(__file__).resolve().parents[2] / "trainables" / "bundled_data"
 XNLI = BUNDLED / "xnli"
-VOCAB = BUNDLED / "vocab" / "bert-base-multilingual-cased" / "vocab.txt"
 
 
 @pytest.fixture(scope="module")
@@ -24,13 +23,8 @@ def task() -> NliTask:
 
 
 @pytest.fixture(scope="module")
-def tokenizer():
-    from transformers import BertTokenizerFast
-
-    tokenizer = BertTokenizerFast(vocab=str(VOCAB), do_lower_case=False)
-    assert len(tokenizer) == 119547
-    assert tokenizer.unk_token not in tokenizer.tokenize("Москва Paris 北京 القاهرة")
-    return tokenizer
+def tokenizer(mbert_tokenizer):
+    return mbert_tokenizer   # the bundled mBERT vocabulary (tests/conftest.py)
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

@@ -16,7 +16,6 @@ from trainables.tasks.registry import get_task
 BUNDLED = Path(__file__).resolve().parents[2] / "trainables" / "bundled_data"
 TYDIQA = BUNDLED / "qa" / "tydiqa_goldp_en_train.first300.json"
 XQUAD = BUNDLED / "qa" / "xquad"
-VOCAB = BUNDLED / "vocab" / "bert-base-multilingual-cased" / "vocab.txt"
 PAPER = {"doc_stride": 32, "max_answer_length": 30, "n_best": 20}   # the paper's 96/32 windows
 
 
@@ -26,13 +25,8 @@ def task() -> QaTask:
 
 
 @pytest.fixture(scope="module")
-def bert_tokenizer():
-    from transformers import BertTokenizerFast
-
-    tokenizer = BertTokenizerFast(vocab=str(VOCAB), do_lower_case=False)
-    assert len(tokenizer) == 119547
-    assert tokenizer.unk_token not in tokenizer.tokenize("Москва Paris 北京 القاهرة")
-    return tokenizer
+def bert_tokenizer(mbert_tokenizer):
+    return mbert_tokenizer   # the bundled mBERT vocabulary (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
