@@ -5,10 +5,9 @@ import random
 from pathlib import Path
 
 import pytest
-import torch
 
 from trainables.errors import DataError
-from trainables.tasks.base import FinetuneSettings, TaskModel
+from trainables.tasks.base import FinetuneSettings
 from trainables.tasks.labels import NER_LABELS
 from trainables.tasks.ner import NerTask, entity_scores, repair_bio
 from trainables.tasks.ner_readers import ner_files, read_ner_file
@@ -17,7 +16,6 @@ from trainables.tasks.registry import get_task
 BUNDLED = Path(__file__).resolve().parents[2] / "trainables" / "bundled_data"
 WIKIANN = BUNDLED / "ner" / "wikiann"
 UNER = BUNDLED / "ner" / "uner_pud"
-VOCAB = BUNDLED / "vocab" / "bert-base-multilingual-cased" / "vocab.txt"
 
 
 @pytest.fixture(scope="module")
@@ -186,44 +184,11 @@ def test_metrics_keys_are_the_registry_metrics(task):
 
 # ---------------------------------------------------------------- a tiny loop
 
-def tiny_model(task, seed: int = 0) -> TaskModel:
-    from transformers import BertConfig, BertModel
-
-    torch.manual_seed(seed)
-    encoder = BertModel(BertConfig(vocab_size=119547, hidden_size=32, num_hidden_layers=2,
-                                   num_attention_heads=2, intermediate_size=64), add_pooling_layer=False)
-    return TaskModel(encoder, task.build_head(32, 0.1))
-
-
-def mbert_tokenizer():
-    from transformers import BertTokenizerFast
-
-    tokenizer = BertTokenizerFast(vocab=str(VOCAB), do_lower_case=False)
-    assert len(tokenizer) == 119547
-    assert tokenizer.unk_token not in tokenizer.tokenize("Москва Paris 北京")
-    return tokenizer
-
-
 @pytest.mark.slow
-def test_tiny_model_trains_and_evaluates(task):
-    tokenizer = mbert_tokenizer()
+def test_tiny_model_trains_and_evaluates(task, train_and_evaluate):
     settings = FinetuneSettings(batch_size=8, max_length=96, eval_max_length=96, eval_batch_size=16)
     train = task.load_examples(str(WIKIANN), "en", "train", limit=32)
-    model = tiny_model(task)
-    model.train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    features = task.features(train, tokenizer, settings)
-    assert all(len(f["input_ids"]) <= 96 for f in features)
-    losses = []
-    for start in range(0, len(features), settings.batch_size):
-        batch = task.collate(features[start:start + settings.batch_size], tokenizer.pad_token_id)
-        loss = task.loss(model(batch["input_ids"], batch["attention_mask"]), batch)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        losses.append(loss.item())
-    assert all(torch.isfinite(torch.tensor(losses)))
     test = task.load_examples(str(UNER), "zh", "test", limit=20)
-    metrics = task.evaluate(model, tokenizer, test, settings, torch.device("cpu"))
+    metrics = train_and_evaluate(task, train, test, settings)
     assert set(metrics) == set(get_task("ner").metrics)
     assert all(0.0 <= value <= 1.0 for value in metrics.values())

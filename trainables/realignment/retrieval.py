@@ -16,6 +16,7 @@ from torch import nn
 from trainables.realignment.batches import collate_pairs, encode_pair
 from trainables.realignment.realigner import word_states
 from trainables.realignment.word_pairs import AlignedPair
+from trainables.tasks.token_classification import special_tokens
 
 
 @torch.no_grad()
@@ -26,9 +27,10 @@ def word_retrieval_accuracy(encoder: nn.Module, tokenizer: Any, pairs: Sequence[
     was_training = encoder.training
     encoder.eval()
     sources, targets = [], []
+    specials = special_tokens(tokenizer)
     try:
         for start in range(0, len(pairs), batch_size):
-            encoded = [encode_pair(tokenizer, pair) for pair in pairs[start:start + batch_size]]
+            encoded = [encode_pair(tokenizer, pair, specials=specials) for pair in pairs[start:start + batch_size]]
             batch = collate_pairs(encoded, tokenizer.pad_token_id).to(device)
             states = word_states(encoder, batch, layer)
             if len(batch.links):
