@@ -31,28 +31,32 @@ DEFAULT_SEED = 0
 
 # ------------------------------------------------------------- corrections
 
+def _sorted_valid(p_values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(p, all-NaN output, indices of the non-NaN p-values in ascending order)."""
+    p = np.asarray(p_values, dtype=float)
+    valid = np.flatnonzero(~np.isnan(p))
+    order = valid[np.argsort(p[valid], kind="mergesort")]
+    return p, np.full(p.shape, np.nan), order
+
+
 def holm_adjusted(p_values) -> np.ndarray:
     """Holm's step-down adjusted p-values (family-wise error); NaN stays NaN."""
-    p = np.asarray(p_values, dtype=float)
-    adjusted = np.full(p.shape, np.nan)
-    valid = np.flatnonzero(~np.isnan(p))
-    m = len(valid)
-    if m == 0:
-        return adjusted
-    order = valid[np.argsort(p[valid], kind="mergesort")]
-    scaled = (m - np.arange(m)) * p[order]
-    adjusted[order] = np.minimum(1.0, np.maximum.accumulate(scaled))
+    p, adjusted, order = _sorted_valid(p_values)
+    m = len(order)
+    if m:
+        scaled = (m - np.arange(m)) * p[order]
+        adjusted[order] = np.minimum(1.0, np.maximum.accumulate(scaled))
     return adjusted
 
 
 def benjamini_hochberg_adjusted(p_values) -> np.ndarray:
-    """Benjamini-Hochberg step-up adjusted p-values (false discovery rate)."""
-    p = np.asarray(p_values, dtype=float)
-    adjusted = np.full(p.shape, np.nan)
-    valid = np.flatnonzero(~np.isnan(p))
-    m = len(valid)
-    if m == 0:
-        return adjusted
+    """Benjamini-Hochberg step-up adjusted p-values (false discovery rate); NaN stays NaN."""
+    p, adjusted, order = _sorted_valid(p_values)
+    m = len(order)
+    if m:
+        scaled = p[order] * m / np.arange(1, m + 1)
+        adjusted[order] = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
+    return adjusted
     order = valid[np.argsort(p[valid], kind="mergesort")]
     scaled = p[order] * m / np.arange(1, m + 1)
     adjusted[order] = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
