@@ -1,6 +1,7 @@
 """The ``alignfreeze`` command.
 
     alignfreeze run EXPERIMENT.yaml [--output DIR] [--address ADDR]
+    alignfreeze search EXPERIMENT.yaml [--output DIR] [--address ADDR] [--trials N]
     alignfreeze demo [--output DIR]
     alignfreeze analyze SOURCE... [--format ...]
     alignfreeze import-reference DIR --out FILE.csv
@@ -17,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from trainables.errors import AlignFreezeError
+from trainables.errors import AlignFreezeError, SpecError
 
 from search_spaces import preset_path
 
@@ -36,6 +37,8 @@ def _run(args: argparse.Namespace, experiment_path: Path, table: bool = False) -
     from orchestrator.experiment import load_experiment_file
 
     experiment = load_experiment_file(experiment_path)
+    if experiment.search is not None:
+        raise SpecError(f"{experiment_path} has a 'search' section: run it with alignfreeze search")
     output = args.output or Path("runs") / experiment.name
     print(f"experiment {experiment.name}: {len(experiment.trials)} trials -> {output.resolve()}",
           file=sys.stderr)
@@ -59,12 +62,52 @@ def _run(args: argparse.Namespace, experiment_path: Path, table: bool = False) -
     return 1 if summary.get("errors") or summary.get("missing") else 0
 
 
+def _search(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from orchestrator.experiment import load_experiment_file
+
+    experiment = load_experiment_file(args.experiment)
+    if experiment.search is None:
+        raise SpecError(f"{args.experiment} has no 'search' section: run its grid with alignfreeze run")
+    if args.trials is not None:
+        if args.trials < 1:
+            raise SpecError(f"--trials must be at least 1, got {args.trials}")
+        experiment.search = dataclasses.replace(experiment.search, trials=args.trials)
+    output = args.output or Path("runs") / experiment.name
+    settings = experiment.search
+    print(f"experiment {experiment.name}: depth search, {len(experiment.candidates)} study(ies), "
+          f"{settings.trials} setting(s) each, {settings.sampler} sampler -> {output.resolve()}", file=sys.stderr)
+    if args.dry_run:
+        for trial in experiment.trials:
+            print(trial.trial_id)
+        for key, by_strategy in experiment.candidates.items():
+            seeds = len(next(iter(by_strategy.values())))
+            print(f"{':'.join(key)}: {len(by_strategy)} settings x {seeds} seed(s): {', '.join(by_strategy)}")
+        return 0
+    from orchestrator.depth_search import format_study, run_depth_search
+
+    outcome = run_depth_search(experiment, output, address=args.address, verbose=args.verbose)
+    for study in outcome["studies"]:
+        print(format_study(study))
+        print()
+    print(f"Optuna storage: {outcome['storage']}; per-study summaries in {output}/search/", file=sys.stderr)
+    for trial_id in outcome["errored"]:
+        print(f"errored: {trial_id} (see {output}/errors/{trial_id}.json)", file=sys.stderr)
+    return 1 if outcome["errored"] else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alignfreeze", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run an experiment grid on Ray Tune")
     _add_run_arguments(run)
+
+    search = commands.add_parser("search", help="search the freezing depth with Optuna (trials on Ray Tune)")
+    _add_run_arguments(search)
+    search.add_argument("--trials", type=int, default=None,
+                        help="distinct settings to evaluate per study (overrides search.trials)")
 
     demo = commands.add_parser("demo", help="run the bundled demo (tiny mBERT, PoS, 8 trials)")
     demo.add_argument("--output", type=Path, default=Path("runs") / "demo", help="results directory")
@@ -91,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args, args.experiment, table=True)
+        if args.command == "search":
+            return _search(args)
         if args.command == "demo":
             return _run(args, preset_path("demo"), table=True)
         if args.command == "analyze":

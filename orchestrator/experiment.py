@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from orchestrator.search_settings import SearchSettings, check_space, parse_search
 from trainables.bundled import resolve_location
 from trainables.errors import DataError, SpecError, unknown_name
 from trainables.languages import SOURCE_LANGUAGE, check_language
@@ -25,21 +26,35 @@ from trainables.trial_spec import (
 
 TOP_LEVEL_KEYS = ("name", "description", "models", "tasks", "strategies", "aligners", "schedules", "seeds",
                   "freeze_embeddings", "languages", "data", "realignment", "finetune", "resources",
-                  "device", "precision", "ray")
+                  "device", "precision", "ray", "search")
 RESOURCE_KEYS = ("cpus", "gpus")
 RAY_KEYS = ("address", "max_concurrent_trials", "reuse_actors", "max_failures", "num_cpus", "num_gpus")
 
 
+StudyKey = tuple[str, str, str, str]     # (model, task, aligner, schedule)
+
+
 @dataclass
 class Experiment:
+    """The trials to run. For a depth search, ``trials`` holds only the fixed part
+    (the baselines) and ``candidates`` every trial the search may ask for, per
+    study and strategy (one spec per seed), all validated up front."""
     name: str
     trials: list[TrialSpec]
     ray: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
+    search: SearchSettings | None = None
+    candidates: dict[StudyKey, dict[str, list[TrialSpec]]] = field(default_factory=dict)
+    num_blocks: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def all_trials(self) -> list[TrialSpec]:
+        return self.trials + [t for by_strategy in self.candidates.values()
+                              for specs in by_strategy.values() for t in specs]
 
     @property
     def resources(self) -> tuple[int, float]:
-        first = self.trials[0]
+        first = self.all_trials[0]
         return first.cpus, first.gpus
 
 
@@ -102,6 +117,10 @@ def experiment_from_dict(raw: Any, base: Path | None = None, source: str | None 
     name = str(raw.get("name") or (Path(source).stem if source else "experiment"))
     models = [str(m) for m in _as_list(raw.get("models"), "models")]
     tasks = [get_task(str(t)).name for t in _as_list(raw.get("tasks"), "tasks")]
+    search = parse_search(raw["search"]) if "search" in raw else None
+    if search is not None and "strategies" in raw:
+        raise SpecError("experiment: 'strategies' and 'search' exclude each other "
+                        "(a depth search chooses the strategies)")
     strategies = [str(s) for s in _as_list(raw.get("strategies", [BASELINE]), "strategies")]
     aligners = [str(a) for a in _as_list(raw.get("aligners", ["dico"]), "aligners")]
     schedules = [str(s) for s in _as_list(raw.get("schedules", ["before"]), "schedules")]
@@ -115,14 +134,21 @@ def experiment_from_dict(raw: Any, base: Path | None = None, source: str | None 
     realignment_raw = _check_keys(raw.get("realignment") or {},
                                   (*REALIGN_KEYS, "languages", "parallel", "dictionaries", "alignments",
                                    "aligner_settings"), "realignment")
-    realignment = _realignment(realignment_raw, base) if any(s != BASELINE for s in strategies) else {}
+    realigns = search is not None or any(s != BASELINE for s in strategies)
+    realignment = _realignment(realignment_raw, base) if realigns else {}
 
     from trainables.models import model_num_blocks
 
     blocks = {model: model_num_blocks(model) for model in models}
     trials: list[TrialSpec] = []
     for model in models:
+        if search is not None:
+            check_space(search, model, blocks[model])
+            strategies = ([BASELINE] if search.baseline else []) + search.space.strategies(blocks[model])
         for task in tasks:
+            if search is not None and search.metric is not None and search.metric not in get_task(task).metrics:
+                raise unknown_name(f"metric of task {task} in search.metric", search.metric,
+                                   get_task(task).metrics)
             targets = _targets(raw.get("languages"), task)
             task_data = _task_data(task, data.get(task), base, targets)
             finetune = _per_task(raw.get("finetune"), task, FINETUNE_KEYS, "finetune")
@@ -144,7 +170,16 @@ def experiment_from_dict(raw: Any, base: Path | None = None, source: str | None 
     if len(set(ids)) != len(ids):
         raise SpecError("experiment: the grid contains the same trial twice (repeated model, seed or strategy?)")
     preflight_data(trials)
-    return Experiment(name=name, trials=trials, ray=dict(ray), source=source)
+    if search is None:
+        return Experiment(name=name, trials=trials, ray=dict(ray), source=source, num_blocks=blocks)
+    fixed = [t for t in trials if not t.realigns]
+    candidates: dict[StudyKey, dict[str, list[TrialSpec]]] = {}
+    for spec in trials:
+        if spec.realigns:
+            study = candidates.setdefault((spec.model, spec.task, spec.aligner, spec.schedule), {})
+            study.setdefault(spec.strategy, []).append(spec)
+    return Experiment(name=name, trials=fixed, ray=dict(ray), source=source, search=search,
+                      candidates=candidates, num_blocks=blocks)
 
 
 def _targets(languages: Any, task: str) -> tuple[str, ...]:

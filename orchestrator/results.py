@@ -4,6 +4,8 @@
     DIR/results/<trial_id>.json  one per completed trial
     DIR/errors/<trial_id>.json   one per errored trial (removed when it later completes)
     DIR/ray/                     Ray Tune's own state: checkpoints, logs, restore
+    DIR/optuna.db                a depth search's Optuna studies (SQLite, by default)
+    DIR/search/<study>.json      a depth search's evaluated settings, best first
 
 Every file is written to a temporary name and renamed, so a reader (or a
 resumed run) never sees half a result. ``analysis.results`` reads this
@@ -26,20 +28,48 @@ ERRORS = "errors"
 RAY_STORAGE = "ray"
 
 
-def write_manifest(directory: Path, name: str, trials: list[Any], source: str | None = None) -> None:
-    """Record the planned trials; an existing manifest must describe the same grid."""
+def write_manifest(directory: Path, name: str, trials: list[Any], source: str | None = None,
+                   search: dict[str, Any] | None = None) -> None:
+    """Record the planned trials; an existing manifest must describe the same experiment.
+
+    A grid's manifest lists every trial up front. A depth search's lists the
+    fixed trials, then grows with ``extend_manifest`` as the search asks for
+    more; its ``search`` fingerprint (settings and candidate trials) must
+    match on resumption.
+    """
     path = directory / MANIFEST
     planned = [{"trial_id": t.trial_id, "spec": t.to_dict()} for t in trials]
     if path.exists():
-        existing = json.loads(path.read_text(encoding="utf-8"))
+        existing = read_manifest(directory)
         old_ids = {t["trial_id"] for t in existing.get("trials", [])}
         new_ids = {t["trial_id"] for t in planned}
-        if old_ids != new_ids:
+        if existing.get("search") != search:
+            raise SpecError(f"{directory} holds a different experiment "
+                            f"({'another search' if search and existing.get('search') else 'a grid and a search'}"
+                            f"): use another --output")
+        if (old_ids != new_ids) if search is None else not new_ids <= old_ids:
             raise SpecError(f"{directory} holds a different experiment ({len(old_ids)} trials, "
                             f"{len(old_ids ^ new_ids)} differ): use another --output")
         return
-    atomic_write_json(path, {"name": name, "created": datetime.now(timezone.utc).isoformat(),
-                             "source": source, "trials": planned})
+    content: dict[str, Any] = {"name": name, "created": datetime.now(timezone.utc).isoformat(),
+                               "source": source, "trials": planned}
+    if search is not None:
+        content["search"] = search
+    atomic_write_json(path, content)
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    return json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+
+
+def extend_manifest(directory: Path, trials: list[Any]) -> None:
+    """Add trials a search has just planned (those already listed are kept once)."""
+    manifest = read_manifest(directory)
+    known = {t["trial_id"] for t in manifest["trials"]}
+    added = [{"trial_id": t.trial_id, "spec": t.to_dict()} for t in trials if t.trial_id not in known]
+    if added:
+        manifest["trials"] = manifest["trials"] + added
+        atomic_write_json(directory / MANIFEST, manifest)
 
 
 def write_result(directory: Path, result: dict[str, Any]) -> Path:

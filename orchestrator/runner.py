@@ -1,4 +1,11 @@
-"""Running an experiment's grid on Ray and keeping its results directory up to date."""
+"""Running trials on Ray and keeping the results directory up to date.
+
+``TrialSession`` connects to Ray once (embedded or ``--address``) and runs
+batches of trials, each as one Tuner, writing every result or error file
+from the driver as the trial ends. ``run_experiment`` runs a whole grid in
+one batch; the depth search (``orchestrator.depth_search``) runs one batch
+per round of suggestions in the same session.
+"""
 
 from __future__ import annotations
 
@@ -10,34 +17,54 @@ from typing import Any
 from orchestrator import results as results_dir
 from orchestrator.cluster import check_resources, connect, shutdown
 from orchestrator.experiment import Experiment
+from trainables.trial_spec import TrialSpec
 
 
-def run_experiment(experiment: Experiment, output: Path, address: str | None = None,
-                   verbose: int = 1) -> dict[str, Any]:
-    """Run every trial of ``experiment`` that has no result under ``output`` yet.
+class TrialSession:
+    """One Ray connection for any number of trial batches written under ``output``."""
 
-    Trials checkpointed by an interrupted earlier run resume from their
-    latest checkpoint. Returns a summary with counts and the wall time.
-    """
-    output = output.resolve()
-    output.mkdir(parents=True, exist_ok=True)
-    results_dir.write_manifest(output, experiment.name, experiment.trials, experiment.source)
-    done = results_dir.completed_ids(output)
-    pending = [t for t in experiment.trials if t.trial_id not in done]
-    summary: dict[str, Any] = {"planned": len(experiment.trials), "already_done": len(done & {
-        t.trial_id for t in experiment.trials}), "ran": len(pending), "errors": 0, "errored": [],
-        "output": str(output)}
-    if not pending:
-        print(f"all {len(experiment.trials)} trials already have results in {output}", file=sys.stderr)
-        return summary
-    ray_options = experiment.ray
-    cpus, gpus = experiment.resources
-    started = time.perf_counter()
-    resources = connect(address or ray_options.get("address"), ray_options.get("num_cpus"),
-                        ray_options.get("num_gpus"))
-    try:
-        check_resources(resources, cpus, gpus)
+    def __init__(self, output: Path, ray_options: dict[str, Any], resources: tuple[int, float],
+                 address: str | None = None, verbose: int = 1):
+        self.output = output.resolve()
+        self.ray_options = ray_options
+        self.resources = resources
+        self.address = address or ray_options.get("address")
+        self.verbose = verbose
+        self._connected = False
+        self._batches = 0
+
+    def __enter__(self) -> "TrialSession":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self._connected and not self.address:
+            shutdown()
+
+    def _connect(self) -> None:
+        if self._connected:
+            return
+        available = connect(self.address, self.ray_options.get("num_cpus"), self.ray_options.get("num_gpus"))
+        self._connected = True
+        check_resources(available, *self.resources)
+
+    def run(self, trials: list[TrialSpec]) -> dict[str, Any]:
+        """Run the trials of ``trials`` that have no result yet; return counts and wall time.
+
+        Trials checkpointed by an interrupted earlier run resume from their
+        latest checkpoint.
+        """
+        done = results_dir.completed_ids(self.output)
+        pending = [t for t in trials if t.trial_id not in done]
+        summary: dict[str, Any] = {"planned": len(trials), "already_done": len(trials) - len(pending),
+                                   "ran": len(pending), "errors": 0, "errored": [], "missing": [],
+                                   "output": str(self.output)}
+        if not pending:
+            return summary
+        started = time.perf_counter()
+        self._connect()
         from trainables.ray_trainable import fit_trials
+
+        output = self.output
 
         def on_result(result: dict[str, Any]) -> None:
             results_dir.write_result(output, result)
@@ -45,20 +72,34 @@ def run_experiment(experiment: Experiment, output: Path, address: str | None = N
             print(f"[alignfreeze] done {result['trial_id']}: target average {average} "
                   f"({result['provenance']['timings'].get('total_s', 0):.1f} s)", file=sys.stderr, flush=True)
 
-        def on_error(spec, message: str) -> None:
+        def on_error(spec: TrialSpec, message: str) -> None:
             results_dir.write_error(output, spec.trial_id, spec.to_dict(), message)
             print(f"[alignfreeze] FAILED {spec.trial_id}: {message}", file=sys.stderr, flush=True)
 
-        outcome = fit_trials(pending, output / results_dir.RAY_STORAGE, "tune-" + time.strftime("%Y%m%d-%H%M%S"),
+        options = self.ray_options
+        # one Tune experiment per batch; the counter keeps two batches of one second apart
+        self._batches += 1
+        name = f"tune-{time.strftime('%Y%m%d-%H%M%S')}-{self._batches}"
+        outcome = fit_trials(pending, output / results_dir.RAY_STORAGE, name,
                              on_result=on_result, on_error=on_error,
-                             max_concurrent=ray_options.get("max_concurrent_trials"),
-                             reuse_actors=bool(ray_options.get("reuse_actors", True)),
-                             max_failures=int(ray_options.get("max_failures", 0)), verbose=verbose)
-    finally:
-        if not (address or ray_options.get("address")):
-            shutdown()
-    summary.update(errors=outcome["errors"], errored=outcome["errored"],
-                   wall_s=time.perf_counter() - started)
-    missing = [t.trial_id for t in pending if t.trial_id not in results_dir.completed_ids(output)]
-    summary["missing"] = missing
+                             max_concurrent=options.get("max_concurrent_trials"),
+                             reuse_actors=bool(options.get("reuse_actors", True)),
+                             max_failures=int(options.get("max_failures", 0)), verbose=self.verbose)
+        finished = results_dir.completed_ids(output)
+        summary.update(errors=outcome["errors"], errored=outcome["errored"],
+                       missing=[t.trial_id for t in pending if t.trial_id not in finished],
+                       wall_s=time.perf_counter() - started)
+        return summary
+
+
+def run_experiment(experiment: Experiment, output: Path, address: str | None = None,
+                   verbose: int = 1) -> dict[str, Any]:
+    """Run every trial of ``experiment`` that has no result under ``output`` yet."""
+    output = output.resolve()
+    output.mkdir(parents=True, exist_ok=True)
+    results_dir.write_manifest(output, experiment.name, experiment.trials, experiment.source)
+    with TrialSession(output, experiment.ray, experiment.resources, address, verbose) as session:
+        summary = session.run(experiment.trials)
+    if not summary["ran"]:
+        print(f"all {len(experiment.trials)} trials already have results in {output}", file=sys.stderr)
     return summary

@@ -1,0 +1,290 @@
+"""Searching the freezing depth: Optuna suggests, Ray Tune runs the trials.
+
+One Optuna study per (model, task, aligner, schedule), kept in its own
+storage (SQLite in the results directory by default), not in Ray's
+state: a resumed search reads every finished evaluation back from the
+study (Ray's OptunaSearch ignores the results of restored trials).
+
+Each round asks Optuna for up to ``parallel`` settings, runs every seed of
+each setting as one batch of Tune trials in one Ray session, and tells
+Optuna the mean over seeds of the metric's average over the target
+languages. A setting already evaluated (Optuna may suggest it again; two
+points may freeze the same tensors) is told from its results at once and
+costs no trial; a setting whose trials fail is told FAIL and not run
+again. After an interruption the same command resumes: settings asked
+but never told are evaluated first, their trials resuming from Ray's
+checkpoints, finished trials are read from ``results/``.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from orchestrator import results as results_dir
+from orchestrator.experiment import Experiment, StudyKey
+from orchestrator.runner import TrialSession
+from orchestrator.search_settings import SearchSettings
+from trainables.artifacts import atomic_write_json, content_key
+from trainables.errors import SpecError
+from trainables.tasks.registry import get_task
+from trainables.trial_spec import BASELINE, TrialSpec
+
+SEARCH_DIR = "search"
+OPTUNA_DB = "optuna.db"
+
+
+def default_storage(output: Path) -> str:
+    return f"sqlite:///{(output / OPTUNA_DB).resolve()}"
+
+
+def study_name(experiment_name: str, key: StudyKey) -> str:
+    return ":".join((experiment_name, *key))
+
+
+def objective_metric(settings: SearchSettings, task: str) -> str:
+    return settings.metric or get_task(task).primary_metric
+
+
+def seed_values(output: Path, specs: list[TrialSpec], metric: str) -> list[float] | None:
+    """The metric's target average of each seed's result, or None while one is missing."""
+    done = results_dir.completed_ids(output)
+    if any(spec.trial_id not in done for spec in specs):
+        return None
+    import json
+
+    values = []
+    for spec in specs:
+        result = json.loads((output / results_dir.RESULTS / f"{spec.trial_id}.json").read_text(encoding="utf-8"))
+        values.append(float(result["average"][metric]))
+    return values
+
+
+def search_fingerprint(experiment: Experiment) -> dict[str, Any]:
+    """Settings and candidate trials: a resumed search must find both unchanged."""
+    assert experiment.search is not None
+    candidates = sorted(t.trial_id for t in experiment.all_trials)
+    return {**experiment.search.fingerprint(), "trials_key": content_key(candidates)}
+
+
+def _sampler(settings: SearchSettings):
+    import optuna
+
+    # "grid" enqueues every setting once (see StudyRun); Optuna's GridSampler would
+    # also list (depth 0, front) and (depth 0, back), and calls study.stop() in ask/tell use
+    if settings.sampler in ("random", "grid"):
+        return optuna.samplers.RandomSampler(seed=settings.seed)
+    # fewer random start-up points than Optuna's 10 on the small budgets depth searches have
+    startup = max(1, min(10, settings.trials // 2))
+    return optuna.samplers.TPESampler(seed=settings.seed, n_startup_trials=startup)
+
+
+class StudyRun:
+    """The ask / run / tell loop of one study."""
+
+    def __init__(self, experiment: Experiment, key: StudyKey, output: Path, storage: str,
+                 run_trials: Callable[[list[TrialSpec]], dict[str, Any]], log: Callable[[str], None]):
+        """``run_trials`` runs a batch of specs and writes their results (``TrialSession.run``)."""
+        import optuna
+
+        assert experiment.search is not None
+        self.settings = experiment.search
+        self.key = key
+        self.output = output
+        self.run_trials = run_trials
+        self.log = log
+        self.by_strategy = experiment.candidates[key]
+        self.baselines = [t for t in experiment.trials if (t.model, t.task) == key[:2] and t.strategy == BASELINE]
+        self.num_blocks = experiment.num_blocks[key[0]]
+        self.space = self.settings.space
+        self.metric = objective_metric(self.settings, key[1])
+        self.name = study_name(experiment.name, key)
+        self.study = optuna.create_study(
+            study_name=self.name, storage=storage, direction="maximize", load_if_exists=True,
+            sampler=_sampler(self.settings))
+        fingerprint = {**self.settings.fingerprint(), "strategies": sorted(self.by_strategy)}
+        stored = self.study.user_attrs.get("fingerprint")
+        if stored is None:
+            self.study.set_user_attr("fingerprint", fingerprint)
+            if self.settings.sampler == "grid":
+                for strategy in self.by_strategy:   # shallowest first
+                    self.study.enqueue_trial(self.space.params_of(strategy))
+        elif stored != fingerprint:
+            raise SpecError(f"the Optuna study {self.name!r} in {storage} was made with other search "
+                            f"settings: use another storage or --output")
+        self.errored: list[str] = []
+
+    # ------------------------------------------------------------ bookkeeping
+
+    def _strategy(self, trial) -> str | None:
+        params = trial.params
+        if "depth" not in params or "side" not in params:
+            return None
+        return self.space.strategy_of_params(params, self.num_blocks)
+
+    def _told(self) -> tuple[dict[str, float], set[str]]:
+        """Values of the settings evaluated so far, and the settings that failed."""
+        from optuna.trial import TrialState
+
+        values: dict[str, float] = {}
+        failed: set[str] = set()
+        for trial in self.study.get_trials(deepcopy=False):
+            strategy = self._strategy(trial)
+            if strategy is None:
+                continue
+            if trial.state == TrialState.COMPLETE:
+                values[strategy] = float(trial.value)
+            elif trial.state == TrialState.FAIL:
+                failed.add(strategy)
+        return values, failed - set(values)
+
+    def _tell(self, number: int, strategy: str) -> float | None:
+        from optuna.trial import TrialState
+
+        values = seed_values(self.output, self.by_strategy[strategy], self.metric)
+        if values is None:
+            self.study.tell(number, state=TrialState.FAIL)
+            return None
+        mean = statistics.fmean(values)
+        self.study.tell(number, mean)
+        return mean
+
+    # ------------------------------------------------------------------- loop
+
+    def run(self) -> dict[str, Any]:
+        from optuna.trial import TrialState
+
+        space_size = len(self.by_strategy)
+        budget = min(self.settings.trials, space_size)
+        patience = max(20, 2 * space_size)
+        # asked by an interrupted run and never told: evaluate those first
+        pending: list[tuple[int, str]] = []
+        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            strategy = self._strategy(trial)
+            if strategy is None:
+                self.study.tell(trial.number, state=TrialState.FAIL)
+            else:
+                pending.append((trial.number, strategy))
+        if pending:
+            self.log(f"{self.name}: resuming {len(pending)} setting(s) of an interrupted search")
+        repeats = 0
+        while True:
+            values, failed = self._told()
+            tried = set(values) | failed
+            batch = list(pending)
+            pending = []
+            while len(batch) < self.settings.parallel and len(tried | {s for _, s in batch}) < budget:
+                trial = self.study.ask()
+                strategy = self.space.suggest(trial, self.num_blocks)
+                trial.set_user_attr("strategy", strategy)
+                if strategy in values or strategy in failed:
+                    # an evaluated setting again: its value (or failure) is known, no trial runs
+                    if strategy in values:
+                        self._tell(trial.number, strategy)
+                    else:
+                        self.study.tell(trial.number, state=TrialState.FAIL)
+                    repeats += 1
+                    if repeats >= patience:
+                        break
+                    continue
+                repeats = 0
+                batch.append((trial.number, strategy))
+            if not batch:
+                if repeats >= patience:
+                    self.log(f"{self.name}: the sampler suggested only evaluated settings {patience} times "
+                             f"in a row; stopping after {len(tried)} of {budget}")
+                break
+            strategies = list(dict.fromkeys(strategy for _, strategy in batch))
+            specs = [spec for strategy in strategies for spec in self.by_strategy[strategy]]
+            self.log(f"{self.name}: evaluating {', '.join(strategies)} "
+                     f"({len(specs)} trials; {len(tried)} of {budget} settings done)")
+            results_dir.extend_manifest(self.output, specs)
+            outcome = self.run_trials(specs)
+            self.errored += outcome.get("errored", []) + outcome.get("missing", [])
+            for number, strategy in batch:
+                self._tell(number, strategy)
+        return self.summary()
+
+    def summary(self) -> dict[str, Any]:
+        """Every evaluated setting, best first, with the baseline for comparison; written to DIR/search/."""
+        values, failed = self._told()
+        evaluated = []
+        for strategy in values:
+            seeds = seed_values(self.output, self.by_strategy[strategy], self.metric) or []
+            side_depth = (None, 0) if strategy == "full" else tuple(strategy.split(":"))
+            evaluated.append({"strategy": strategy, "side": side_depth[0], "depth": int(side_depth[1]),
+                              "mean": statistics.fmean(seeds) if seeds else values[strategy],
+                              "std": statistics.pstdev(seeds) if len(seeds) > 1 else 0.0,
+                              "seed_values": seeds})
+        evaluated.sort(key=lambda row: (-row["mean"], row["depth"], row["strategy"]))
+        model, task, aligner, schedule = self.key
+        baseline_values = seed_values(self.output, self.baselines, self.metric) if self.baselines else None
+        summary = {
+            "study": self.name, "model": model, "task": task, "aligner": aligner, "schedule": schedule,
+            "metric": self.metric, "objective": f"{self.metric}, average over target languages, mean over seeds",
+            "num_blocks": self.num_blocks, "space": sorted(self.by_strategy), "budget": self.settings.trials,
+            "evaluated": evaluated, "failed": sorted(failed),
+            "best": evaluated[0] if evaluated else None,
+            "baseline": ({"mean": statistics.fmean(baseline_values), "seed_values": baseline_values}
+                         if baseline_values else None),
+            "optuna_trials": len(self.study.trials)}
+        atomic_write_json(self.output / SEARCH_DIR / f"{_file_name(self.key)}.json", summary)
+        return summary
+
+
+def _file_name(key: StudyKey) -> str:
+    model = key[0].rstrip("/").split("/")[-1]
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", "_".join((model, *key[1:])))
+
+
+def run_depth_search(experiment: Experiment, output: Path, address: str | None = None, verbose: int = 1,
+                     session_factory: Callable[..., Any] = TrialSession,
+                     log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run the baselines, then one study after the other; return the studies' summaries and error counts."""
+    import optuna
+
+    if experiment.search is None:
+        raise SpecError(f"experiment {experiment.name} has no 'search' section: use alignfreeze run")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    log = log or (lambda line: print(f"[alignfreeze] {line}", file=sys.stderr, flush=True))
+    output = output.resolve()
+    output.mkdir(parents=True, exist_ok=True)
+    results_dir.write_manifest(output, experiment.name, experiment.trials, experiment.source,
+                               search=search_fingerprint(experiment))
+    storage = experiment.search.storage or default_storage(output)
+    studies: list[dict[str, Any]] = []
+    errored: list[str] = []
+    with session_factory(output, experiment.ray, experiment.resources, address, verbose) as session:
+        if experiment.trials:
+            pending = len({t.trial_id for t in experiment.trials} - results_dir.completed_ids(output))
+            if pending:
+                log(f"running {pending} baseline trial(s)")
+            outcome = session.run(experiment.trials)
+            errored += outcome.get("errored", []) + outcome.get("missing", [])
+        for key in experiment.candidates:
+            study = StudyRun(experiment, key, output, storage, session.run, log)
+            studies.append(study.run())
+            errored += study.errored
+    return {"studies": studies, "errored": sorted(set(errored)), "storage": storage, "output": str(output)}
+
+
+def format_study(summary: dict[str, Any]) -> str:
+    """A terminal table of one study: settings best first, the baseline last."""
+    lines = [f"{summary['study']}: {summary['metric']} x100 (target average, mean +- std over seeds); "
+             f"{len(summary['evaluated'])} of {len(summary['space'])} settings evaluated"]
+    lines.append(f"{'rank':>4}  {'strategy':<10} {'frozen blocks':<14} {'mean':>6} {'std':>5}  seeds")
+    for rank, row in enumerate(summary["evaluated"], 1):
+        frozen = "none" if row["depth"] == 0 else f"{row['side']} {row['depth']}/{summary['num_blocks']}"
+        lines.append(f"{rank:>4}  {row['strategy']:<10} {frozen:<14} {100 * row['mean']:>6.1f} "
+                     f"{100 * row['std']:>5.1f}  {len(row['seed_values'])}")
+    if summary["baseline"]:
+        base = summary["baseline"]
+        lines.append(f"{'':>4}  {'baseline':<10} {'(no realign)':<14} {100 * base['mean']:>6.1f} "
+                     f"{100 * statistics.pstdev(base['seed_values']) if len(base['seed_values']) > 1 else 0.0:>5.1f}"
+                     f"  {len(base['seed_values'])}")
+    for strategy in summary["failed"]:
+        lines.append(f"{'':>4}  {strategy:<10} failed (see errors/)")
+    return "\n".join(lines)

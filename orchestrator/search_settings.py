@@ -1,0 +1,109 @@
+"""The ``search:`` section of an experiment file: an Optuna search over the freezing depth.
+
+    search:
+      trials: 8              # distinct freezing settings to evaluate per study
+      sides: [front, back]   # which end of the encoder may be frozen
+      depths: [0, 11]        # frozen blocks, inclusive; 0 = full realignment
+                             #   (default: 0 .. blocks-1)
+      metric: accuracy       # objective: its average over the target languages,
+                             #   mean over the seeds (default: the task's primary metric)
+      sampler: tpe           # tpe | random | grid
+      seed: 0                # the sampler's seed
+      parallel: 2            # settings evaluated at once (each runs every seed)
+      baseline: true         # also run fine-tuning only, once per seed, for comparison
+      storage: null          # an Optuna storage URL (default: sqlite DIR/optuna.db)
+
+One study per (model, task, aligner, schedule); the experiment's seeds
+are the repeats of every setting. Everything is checked here, before any
+trial starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from search_spaces.freezing_depth import SIDES, FreezingDepthSpace
+from trainables.errors import SpecError, unknown_name
+
+SEARCH_KEYS = ("trials", "sides", "depths", "metric", "sampler", "seed", "parallel", "baseline", "storage")
+SAMPLERS = ("tpe", "random", "grid")
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    trials: int = 8
+    sides: tuple[str, ...] = SIDES
+    depths: tuple[int, int | None] = (0, None)
+    metric: str | None = None
+    sampler: str = "tpe"
+    seed: int = 0
+    parallel: int = 1
+    baseline: bool = True
+    storage: str | None = None
+
+    @property
+    def space(self) -> FreezingDepthSpace:
+        return FreezingDepthSpace(self.sides, self.depths[0], self.depths[1])
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What must not change between a search and its resumption (``trials`` and ``parallel`` may)."""
+        data = asdict(self)
+        for key in ("trials", "parallel", "storage"):
+            data.pop(key)
+        data["sides"], data["depths"] = list(self.sides), list(self.depths)
+        return data
+
+
+def _integer(raw: dict[str, Any], key: str, default: int, minimum: int) -> int:
+    value = raw.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise SpecError(f"search.{key} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def parse_search(raw: Any) -> SearchSettings:
+    if not isinstance(raw, dict):
+        raise SpecError(f"search must be a mapping, got {type(raw).__name__}")
+    for key in raw:
+        if key not in SEARCH_KEYS:
+            raise unknown_name("key in search", key, SEARCH_KEYS)
+    sides = raw.get("sides", list(SIDES))
+    sides = sides if isinstance(sides, list) else [sides]
+    if not sides:
+        raise SpecError("search.sides is empty")
+    for side in sides:
+        if side not in SIDES:
+            raise unknown_name("side in search.sides", side, SIDES)
+    depths = raw.get("depths", [0, None])
+    if (not isinstance(depths, list) or len(depths) != 2
+            or any(d is not None and (not isinstance(d, int) or isinstance(d, bool) or d < 0) for d in depths)
+            or depths[0] is None):
+        raise SpecError(f"search.depths must be [lowest, highest] frozen blocks (integers >= 0; "
+                        f"highest may be null), got {depths!r}")
+    if depths[1] is not None and depths[1] < depths[0]:
+        raise SpecError(f"search.depths: highest {depths[1]} is below lowest {depths[0]}")
+    sampler = str(raw.get("sampler", "tpe"))
+    if sampler not in SAMPLERS:
+        raise unknown_name("sampler in search.sampler", sampler, SAMPLERS)
+    baseline = raw.get("baseline", True)
+    if not isinstance(baseline, bool):
+        raise SpecError(f"search.baseline must be true or false, got {baseline!r}")
+    storage = raw.get("storage")
+    if storage is not None and (not isinstance(storage, str) or "://" not in storage):
+        raise SpecError(f"search.storage must be an Optuna storage URL such as sqlite:///path/optuna.db, "
+                        f"got {storage!r}")
+    metric = raw.get("metric")
+    return SearchSettings(
+        trials=_integer(raw, "trials", 8, 1), sides=tuple(dict.fromkeys(str(s) for s in sides)),
+        depths=(depths[0], depths[1]), metric=str(metric) if metric is not None else None,
+        sampler=sampler, seed=_integer(raw, "seed", 0, 0), parallel=_integer(raw, "parallel", 1, 1),
+        baseline=baseline, storage=storage)
+
+
+def check_space(settings: SearchSettings, model: str, num_blocks: int) -> None:
+    """The depth range must fit the model: a one-line error naming both otherwise."""
+    low, high = settings.space.depth_range(num_blocks)
+    if high > num_blocks or low > high:
+        raise SpecError(f"search.depths [{low}, {high}] outside 0..{num_blocks} for {model} "
+                        f"({num_blocks} blocks)")
