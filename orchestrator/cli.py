@@ -94,7 +94,9 @@ def _search(args: argparse.Namespace) -> int:
     print(f"Optuna storage: {outcome['storage']}; per-study summaries in {output}/search/", file=sys.stderr)
     for trial_id in outcome["errored"]:
         print(f"errored: {trial_id} (see {output}/errors/{trial_id}.json)", file=sys.stderr)
-    return 1 if outcome["errored"] else 0
+    if outcome["interrupted"]:
+        print("alignfreeze: search interrupted; run the same command again to resume", file=sys.stderr)
+    return 1 if outcome["errored"] or outcome["interrupted"] else 0
 
 
 def build_parser() -> argparse.ArgumentParser:

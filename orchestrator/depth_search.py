@@ -18,6 +18,7 @@ checkpoints, finished trials are read from ``results/``.
 
 from __future__ import annotations
 
+import json
 import re
 import statistics
 import sys
@@ -54,8 +55,6 @@ def seed_values(output: Path, specs: list[TrialSpec], metric: str) -> list[float
     done = results_dir.completed_ids(output)
     if any(spec.trial_id not in done for spec in specs):
         return None
-    import json
-
     values = []
     for spec in specs:
         result = json.loads((output / results_dir.RESULTS / f"{spec.trial_id}.json").read_text(encoding="utf-8"))
@@ -116,6 +115,7 @@ class StudyRun:
             raise SpecError(f"the Optuna study {self.name!r} in {storage} was made with other search "
                             f"settings: use another storage or --output")
         self.errored: list[str] = []
+        self.interrupted = False
 
     # ------------------------------------------------------------ bookkeeping
 
@@ -170,22 +170,32 @@ class StudyRun:
                 pending.append((trial.number, strategy))
         if pending:
             self.log(f"{self.name}: resuming {len(pending)} setting(s) of an interrupted search")
+        # settings that failed in an earlier run get one more try, as `alignfreeze run` retries
+        # errored trials; within one run a failure is final
+        _, failed_before = self._told()
+        for strategy in sorted(failed_before - {s for _, s in pending}):
+            self.study.enqueue_trial(self.space.params_of(strategy), skip_if_exists=True)
+        if failed_before:
+            self.log(f"{self.name}: retrying {len(failed_before)} setting(s) that failed before")
+        failed_now: set[str] = set()
         repeats = 0
         while True:
-            values, failed = self._told()
-            tried = set(values) | failed
+            values, _ = self._told()
+            tried = set(values) | failed_now
             batch = list(pending)
             pending = []
             while len(batch) < self.settings.parallel and len(tried | {s for _, s in batch}) < budget:
                 trial = self.study.ask()
                 strategy = self.space.suggest(trial, self.num_blocks)
                 trial.set_user_attr("strategy", strategy)
-                if strategy in values or strategy in failed:
-                    # an evaluated setting again: its value (or failure) is known, no trial runs
+                if strategy in tried or strategy in {s for _, s in batch}:
+                    # a setting known (or about to be) already: told without running a trial
                     if strategy in values:
                         self._tell(trial.number, strategy)
-                    else:
+                    elif strategy in failed_now:
                         self.study.tell(trial.number, state=TrialState.FAIL)
+                    else:
+                        batch.append((trial.number, strategy))
                     repeats += 1
                     if repeats >= patience:
                         break
@@ -203,9 +213,20 @@ class StudyRun:
                      f"({len(specs)} trials; {len(tried)} of {budget} settings done)")
             results_dir.extend_manifest(self.output, specs)
             outcome = self.run_trials(specs)
-            self.errored += outcome.get("errored", []) + outcome.get("missing", [])
+            errored = set(outcome.get("errored", []))
+            # no result and no error: the run was stopped (Ctrl-C, lost driver); leave those
+            # settings asked but untold, so that the next run resumes them
+            stopped = set(outcome.get("missing", [])) - errored
+            self.errored += sorted(errored)
             for number, strategy in batch:
-                self._tell(number, strategy)
+                ids = {spec.trial_id for spec in self.by_strategy[strategy]}
+                if ids & stopped:
+                    self.interrupted = True
+                elif self._tell(number, strategy) is None:
+                    failed_now.add(strategy)
+            if self.interrupted:
+                self.log(f"{self.name}: interrupted; run the same command again to resume")
+                break
         return self.summary()
 
     def summary(self) -> dict[str, Any]:
@@ -263,12 +284,20 @@ def run_depth_search(experiment: Experiment, output: Path, address: str | None =
             if pending:
                 log(f"running {pending} baseline trial(s)")
             outcome = session.run(experiment.trials)
-            errored += outcome.get("errored", []) + outcome.get("missing", [])
+            errored += outcome.get("errored", [])
+            if set(outcome.get("missing", [])) - set(outcome.get("errored", [])):
+                log("interrupted while running the baselines; run the same command again to resume")
+                return {"studies": [], "errored": sorted(set(errored)), "storage": storage,
+                        "output": str(output), "interrupted": True}
         for key in experiment.candidates:
             study = StudyRun(experiment, key, output, storage, session.run, log)
             studies.append(study.run())
             errored += study.errored
-    return {"studies": studies, "errored": sorted(set(errored)), "storage": storage, "output": str(output)}
+            if study.interrupted:
+                return {"studies": studies, "errored": sorted(set(errored)), "storage": storage,
+                        "output": str(output), "interrupted": True}
+    return {"studies": studies, "errored": sorted(set(errored)), "storage": storage, "output": str(output),
+            "interrupted": False}
 
 
 def format_study(summary: dict[str, Any]) -> str:

@@ -40,10 +40,11 @@ class FakeSession:
     """Stands in for ``TrialSession``: 'runs' a batch by writing result files."""
 
     def __init__(self, output, ray_options, resources, address=None, verbose=0, *,
-                 runs=None, fail=(), interrupt_after=None):
+                 runs=None, fail=(), stop=(), interrupt_after=None):
         self.output = Path(output)
         self.runs = runs if runs is not None else []
         self.fail = set(fail)
+        self.stop = set(stop)
         self.interrupt_after = interrupt_after
 
     def __enter__(self):
@@ -54,20 +55,24 @@ class FakeSession:
 
     def run(self, specs):
         done = results_dir.completed_ids(self.output)
-        errored = []
+        errored, missing = [], []
         for spec in specs:
             if spec.trial_id in done:
                 continue
             if self.interrupt_after is not None and len(self.runs) >= self.interrupt_after:
                 raise KeyboardInterrupt
+            if spec.strategy in self.stop:     # as Tune after Ctrl-C: no result, no error
+                missing.append(spec.trial_id)
+                continue
             self.runs.append(spec.trial_id)
             if spec.strategy in self.fail:
                 results_dir.write_error(self.output, spec.trial_id, spec.to_dict(), "boom")
                 errored.append(spec.trial_id)
+                missing.append(spec.trial_id)
                 continue
             results_dir.write_result(self.output, {"trial_id": spec.trial_id, "spec": spec.to_dict(),
                                                    "average": {"accuracy": known_value(spec.strategy, spec.seed)}})
-        return {"errored": errored, "missing": []}
+        return {"errored": errored, "missing": missing}
 
 
 def session_factory(**options):
@@ -216,6 +221,30 @@ def test_a_failed_setting_is_told_fail_and_not_run_again(tmp_path):
     assert sum(run in failing for run in factory.runs) == 2      # once per seed, never retried
     study = study_of(tmp_path, experiment)
     assert sum(t.state == TrialState.FAIL for t in study.trials) >= 1
+    # the next run retries it once (as `alignfreeze run` retries errored trials)
+    retry = session_factory()
+    lines: list[str] = []
+    outcome = run_depth_search(experiment, tmp_path, session_factory=retry, log=lines.append)
+    assert any("retrying 1 setting(s)" in line for line in lines)
+    assert sorted(retry.runs) == sorted(failing)
+    assert outcome["errored"] == [] and outcome["studies"][0]["failed"] == []
+    assert len(outcome["studies"][0]["evaluated"]) == 7
+
+
+def test_a_stopped_batch_leaves_its_setting_to_the_next_run(tmp_path):
+    experiment = search_experiment()
+    stopped = session_factory(stop={"front:1"})
+    outcome = run_depth_search(experiment, tmp_path, session_factory=stopped, log=quiet)
+    assert outcome["interrupted"] and outcome["errored"] == []
+    study = study_of(tmp_path, experiment)
+    [running] = [t for t in study.trials if t.state == TrialState.RUNNING]
+    assert running.user_attrs["strategy"] == "front:1"
+    assert not [t for t in study.trials if t.state == TrialState.FAIL]
+    resumed = session_factory()
+    outcome = run_depth_search(experiment, tmp_path, session_factory=resumed, log=quiet)
+    assert not outcome["interrupted"]
+    assert len(outcome["studies"][0]["evaluated"]) == 7
+    assert study_of(tmp_path, experiment).trials[running.number].state == TrialState.COMPLETE
 
 
 def test_an_interrupted_search_resumes_the_setting_it_was_running(tmp_path):
