@@ -279,6 +279,8 @@ def run_depth_search(experiment: Experiment, output: Path, address: str | None =
     studies: list[dict[str, Any]] = []
     errored: list[str] = []
     with session_factory(output, experiment.ray, experiment.resources, address, verbose) as session:
+        # open every study first: a study made with other settings is refused before any trial
+        runs = [StudyRun(experiment, key, output, storage, session.run, log) for key in experiment.candidates]
         if experiment.trials:
             pending = len({t.trial_id for t in experiment.trials} - results_dir.completed_ids(output))
             if pending:
@@ -289,8 +291,7 @@ def run_depth_search(experiment: Experiment, output: Path, address: str | None =
                 log("interrupted while running the baselines; run the same command again to resume")
                 return {"studies": [], "errored": sorted(set(errored)), "storage": storage,
                         "output": str(output), "interrupted": True}
-        for key in experiment.candidates:
-            study = StudyRun(experiment, key, output, storage, session.run, log)
+        for study in runs:
             studies.append(study.run())
             errored += study.errored
             if study.interrupted:

@@ -309,3 +309,14 @@ def test_depth_search_on_ray_tells_optuna_the_trials_results(tmp_path, capsys):
     loaded = run_directory_results(output)
     assert not loaded.missing and not loaded.errored
     assert set(loaded.table["strategy"]) == {"baseline", "back:1", "back:2"}
+
+
+def test_a_shared_storage_refuses_a_study_made_with_other_settings(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    run_depth_search(search_experiment({"trials": 1, "storage": storage}), tmp_path / "a",
+                     session_factory=session_factory(), log=quiet)
+    factory = session_factory()
+    with pytest.raises(SpecError, match="was made with other search settings"):
+        run_depth_search(search_experiment({"trials": 1, "storage": storage, "sides": ["back"]}), tmp_path / "b",
+                         session_factory=factory, log=quiet)
+    assert factory.runs == []          # refused before the baselines ran
