@@ -2,6 +2,7 @@
 
     alignfreeze run EXPERIMENT.yaml [--output DIR] [--address ADDR]
     alignfreeze search EXPERIMENT.yaml [--output DIR] [--address ADDR] [--trials N]
+    alignfreeze status DIR [--json]
     alignfreeze demo [--output DIR]
     alignfreeze analyze SOURCE... [--format ...]
     alignfreeze import-reference DIR --out FILE.csv
@@ -14,6 +15,7 @@ status 2, raised before any trial starts where it can be known then.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -111,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--trials", type=int, default=None,
                         help="distinct settings to evaluate per study (overrides search.trials)")
 
+    status = commands.add_parser("status", help="where a run or search stands (done, errored, checkpointed)")
+    status.add_argument("directory", type=Path, help="results directory of alignfreeze run or search")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+
     demo = commands.add_parser("demo", help="run the bundled demo (tiny mBERT, PoS, 8 trials)")
     demo.add_argument("--output", type=Path, default=Path("runs") / "demo", help="results directory")
     demo.add_argument("--address", default=None, help=argparse.SUPPRESS)
@@ -138,6 +144,13 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args, args.experiment, table=True)
         if args.command == "search":
             return _search(args)
+        if args.command == "status":
+            from orchestrator.status import format_status, run_status
+
+            status = run_status(args.directory)
+            print(json.dumps(status, indent=2) if args.json else format_status(status))
+            # 0 once every planned trial has its result: usable in scripts
+            return 0 if status["counts"]["done"] == status["planned"] else 1
         if args.command == "demo":
             return _run(args, preset_path("demo"), table=True)
         if args.command == "analyze":

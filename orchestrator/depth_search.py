@@ -224,6 +224,7 @@ class StudyRun:
                     self.interrupted = True
                 elif self._tell(number, strategy) is None:
                     failed_now.add(strategy)
+            self.summary()       # after every round, for `alignfreeze status` and for readers
             if self.interrupted:
                 self.log(f"{self.name}: interrupted; run the same command again to resume")
                 break

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -68,7 +69,7 @@ def test_asking_for_gpus_on_a_cluster_without_any_fails_before_trials(tmp_path, 
     assert not (tmp_path / "out" / "results").exists()
 
 
-def test_killed_run_resumes_from_checkpoints(tmp_path):
+def test_killed_run_resumes_from_checkpoints(tmp_path, capsys):
     raw = small_pos_experiment(strategies=["front"], seeds=[3, 4])
     raw["finetune"]["epochs"] = 3
     raw["ray"] = {"max_concurrent_trials": 1}
@@ -92,8 +93,13 @@ def test_killed_run_resumes_from_checkpoints(tmp_path):
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
     assert len(results(output)) < 2
+    # status reads the interrupted directory: the killed trial will resume after its first epoch
+    assert main(["status", str(output)]) == 1
+    # (epoch 1, or 2 if the trial got that far between the poll and the kill)
+    assert re.search(r"resumes after fine-tuning epoch [12]/3", capsys.readouterr().out)
 
     assert main(["run", str(path), "--output", str(output)]) == 0
+    assert main(["status", str(output)]) == 0
     done = results(output)
     assert len(done) == 2
     resumed = [r for r in done.values() if r["provenance"].get("resumed_from")]

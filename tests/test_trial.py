@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from orchestrator.experiment import experiment_from_dict
+from trainables.checkpoint_layout import checkpoint_phase
 from trainables.trial import CHECKPOINT_FILE, run_trial
 
 from trial_fixtures import small_pos_experiment
@@ -66,6 +67,10 @@ def test_phases_are_checkpointed_and_a_crashed_trial_resumes_to_the_same_metrics
     assert [(phase, epoch) for phase, epoch, _ in seen] == [("realigned", -1), ("finetune", 0)]
     checkpoint = seen[-1][2]
     assert (checkpoint / CHECKPOINT_FILE).exists()
+    # the phase is readable without torch, for `alignfreeze status`
+    phase = checkpoint_phase(checkpoint)
+    assert (phase["phase"], phase["epoch"], phase["epochs"]) == ("finetune", 0, spec.finetune.get("epochs", 2))
+    assert phase["trial_id"] == spec.trial_id
     assert not list(tmp_path.glob(".*.tmp")), "a half-written checkpoint was left behind"
 
     messages = []

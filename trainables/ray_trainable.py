@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from ray import tune
 
+from trainables.checkpoint_layout import latest_checkpoint
 from trainables.trial import run_trial
 from trainables.trial_spec import TrialSpec
 
@@ -87,14 +88,6 @@ class _ResultCallback(tune.Callback):
             lines = [l for l in Path(error).read_text(errors="replace").strip().splitlines() if l.strip()]
             message = lines[-1] if lines else message
         self.on_error(trial_spec_of(trial.config), message)
-
-
-def latest_checkpoint(storage: Path, trial_id: str) -> Path | None:
-    """The newest checkpoint any earlier run of this experiment left for ``trial_id``."""
-    from trainables.trial import CHECKPOINT_FILE
-
-    found = [p.parent for p in storage.glob(f"*/{trial_id}/checkpoint_*/{CHECKPOINT_FILE}")]
-    return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
 def fit_trials(specs: list[TrialSpec], storage: Path, name: str, *,

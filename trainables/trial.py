@@ -9,6 +9,7 @@ metrics as an uninterrupted one.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import platform
@@ -16,6 +17,7 @@ import random
 import shutil
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,7 +27,7 @@ from trainables import languages as language_lists
 from trainables.errors import SpecError
 from trainables.trial_spec import TrialSpec
 
-CHECKPOINT_FILE = "trial_state.pt"
+from trainables.checkpoint_layout import CHECKPOINT_FILE, PHASE_FILE
 # on_checkpoint(metrics, directory): a phase ended; ``directory`` holds its state.
 CheckpointCallback = Callable[[dict[str, Any], Path], None]
 
@@ -161,6 +163,10 @@ class TrialRunner:
             torch.save({"spec_key": self.spec.key, "phase": phase.name, "epoch": phase.epoch,
                         "rng": torch.get_rng_state(), "stats": self.stats, "timings": self.timings,
                         **state}, tmp / CHECKPOINT_FILE)
+            (tmp / PHASE_FILE).write_text(json.dumps({
+                "trial_id": self.spec.trial_id, "phase": phase.name, "epoch": phase.epoch,
+                "epochs": self.settings.epochs,
+                "saved": datetime.now(timezone.utc).isoformat(timespec="seconds")}), encoding="utf-8")
 
     def _load(self, directory: Path) -> dict[str, Any]:
         state = torch.load(Path(directory) / CHECKPOINT_FILE, map_location=self.device, weights_only=False)
