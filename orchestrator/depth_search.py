@@ -5,10 +5,10 @@ storage (SQLite in the results directory by default), not in Ray's
 state: a resumed search reads every finished evaluation back from the
 study (Ray's OptunaSearch ignores the results of restored trials).
 
-Each round asks Optuna for up to ``parallel`` settings, runs every seed of
-each setting as one batch of Tune trials in one Ray session, and tells
-Optuna the mean over seeds of the metric's average over the target
-languages. A setting already evaluated (Optuna may suggest it again; two
+Each round asks every unfinished study for up to ``parallel`` settings,
+runs every seed of each setting as one batch of Tune trials (one Ray
+session for the whole search), and tells each study the mean over seeds
+of the metric's average over the target languages. A setting already evaluated (Optuna may suggest it again; two
 points may freeze the same tensors) is told from its results at once and
 costs no trial; a setting whose trials fail is told FAIL and not run
 again. After an interruption the same command resumes: settings asked
@@ -82,18 +82,16 @@ def _sampler(settings: SearchSettings):
 
 
 class StudyRun:
-    """The ask / run / tell loop of one study."""
+    """One study's side of the rounds: ``start``, then ``ask_round`` / ``tell_round`` until finished."""
 
     def __init__(self, experiment: Experiment, key: StudyKey, output: Path, storage: str,
-                 run_trials: Callable[[list[TrialSpec]], dict[str, Any]], log: Callable[[str], None]):
-        """``run_trials`` runs a batch of specs and writes their results (``TrialSession.run``)."""
+                 log: Callable[[str], None]):
         import optuna
 
         assert experiment.search is not None
         self.settings = experiment.search
         self.key = key
         self.output = output
-        self.run_trials = run_trials
         self.log = log
         self.by_strategy = experiment.candidates[key]
         self.baselines = [t for t in experiment.trials if (t.model, t.task) == key[:2] and t.strategy == BASELINE]
@@ -154,81 +152,89 @@ class StudyRun:
 
     # ------------------------------------------------------------------- loop
 
-    def run(self) -> dict[str, Any]:
+    def start(self) -> None:
+        """Pick up what an earlier run left: settings asked but never told, settings that failed."""
         from optuna.trial import TrialState
 
-        space_size = len(self.by_strategy)
-        budget = min(self.settings.trials, space_size)
-        patience = max(20, 2 * space_size)
-        # asked by an interrupted run and never told: evaluate those first
-        pending: list[tuple[int, str]] = []
+        self.budget = min(self.settings.trials, len(self.by_strategy))
+        self.patience = max(20, 2 * len(self.by_strategy))
+        self.pending: list[tuple[int, str]] = []
         for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             strategy = self._strategy(trial)
             if strategy is None:
                 self.study.tell(trial.number, state=TrialState.FAIL)
             else:
-                pending.append((trial.number, strategy))
-        if pending:
-            self.log(f"{self.name}: resuming {len(pending)} setting(s) of an interrupted search")
+                self.pending.append((trial.number, strategy))
+        if self.pending:
+            self.log(f"{self.name}: resuming {len(self.pending)} setting(s) of an interrupted search")
         # settings that failed in an earlier run get one more try, as `alignfreeze run` retries
         # errored trials; within one run a failure is final
         _, failed_before = self._told()
-        for strategy in sorted(failed_before - {s for _, s in pending}):
+        for strategy in sorted(failed_before - {s for _, s in self.pending}):
             self.study.enqueue_trial(self.space.params_of(strategy), skip_if_exists=True)
         if failed_before:
             self.log(f"{self.name}: retrying {len(failed_before)} setting(s) that failed before")
-        failed_now: set[str] = set()
-        repeats = 0
-        while True:
-            values, _ = self._told()
-            tried = set(values) | failed_now
-            batch = list(pending)
-            pending = []
-            while len(batch) < self.settings.parallel and len(tried | {s for _, s in batch}) < budget:
-                trial = self.study.ask()
-                strategy = self.space.suggest(trial, self.num_blocks)
-                trial.set_user_attr("strategy", strategy)
-                if strategy in tried or strategy in {s for _, s in batch}:
-                    # a setting known (or about to be) already: told without running a trial
-                    if strategy in values:
-                        self._tell(trial.number, strategy)
-                    elif strategy in failed_now:
-                        self.study.tell(trial.number, state=TrialState.FAIL)
-                    else:
-                        batch.append((trial.number, strategy))
-                    repeats += 1
-                    if repeats >= patience:
-                        break
-                    continue
-                repeats = 0
-                batch.append((trial.number, strategy))
-            if not batch:
-                if repeats >= patience:
-                    self.log(f"{self.name}: the sampler suggested only evaluated settings {patience} times "
-                             f"in a row; stopping after {len(tried)} of {budget}")
-                break
-            strategies = list(dict.fromkeys(strategy for _, strategy in batch))
-            specs = [spec for strategy in strategies for spec in self.by_strategy[strategy]]
-            self.log(f"{self.name}: evaluating {', '.join(strategies)} "
-                     f"({len(specs)} trials; {len(tried)} of {budget} settings done)")
-            results_dir.extend_manifest(self.output, specs)
-            outcome = self.run_trials(specs)
-            errored = set(outcome.get("errored", []))
-            # no result and no error: the run was stopped (Ctrl-C, lost driver); leave those
-            # settings asked but untold, so that the next run resumes them
-            stopped = set(outcome.get("missing", [])) - errored
-            self.errored += sorted(errored)
-            for number, strategy in batch:
-                ids = {spec.trial_id for spec in self.by_strategy[strategy]}
-                if ids & stopped:
-                    self.interrupted = True
-                elif self._tell(number, strategy) is None:
-                    failed_now.add(strategy)
-            self.summary()       # after every round, for `alignfreeze status` and for readers
-            if self.interrupted:
-                self.log(f"{self.name}: interrupted; run the same command again to resume")
-                break
-        return self.summary()
+        self.failed_now: set[str] = set()
+        self.repeats = 0
+        self.finished = False
+
+    def ask_round(self) -> list[tuple[int, str]]:
+        """Up to ``parallel`` (Optuna trial number, setting) pairs to run now; [] when the study is done."""
+        from optuna.trial import TrialState
+
+        values, _ = self._told()
+        tried = set(values) | self.failed_now
+        batch, self.pending = list(self.pending), []
+        while len(batch) < self.settings.parallel and len(tried | {s for _, s in batch}) < self.budget:
+            trial = self.study.ask()
+            strategy = self.space.suggest(trial, self.num_blocks)
+            trial.set_user_attr("strategy", strategy)
+            if strategy in tried or strategy in {s for _, s in batch}:
+                # a setting known (or about to be) already: told without running a trial
+                if strategy in values:
+                    self._tell(trial.number, strategy)
+                elif strategy in self.failed_now:
+                    self.study.tell(trial.number, state=TrialState.FAIL)
+                else:
+                    batch.append((trial.number, strategy))
+                self.repeats += 1
+                if self.repeats >= self.patience:
+                    break
+                continue
+            self.repeats = 0
+            batch.append((trial.number, strategy))
+        if not batch:
+            self.finished = True
+            if self.repeats >= self.patience:
+                self.log(f"{self.name}: the sampler suggested only evaluated settings {self.patience} times "
+                         f"in a row; stopping after {len(tried)} of {self.budget}")
+            return []
+        strategies = list(dict.fromkeys(strategy for _, strategy in batch))
+        self.log(f"{self.name}: evaluating {', '.join(strategies)} "
+                 f"({len(strategies) * len(self.by_strategy[strategies[0]])} trials; "
+                 f"{len(tried)} of {self.budget} settings done)")
+        return batch
+
+    def specs_of(self, batch: list[tuple[int, str]]) -> list[TrialSpec]:
+        strategies = dict.fromkeys(strategy for _, strategy in batch)
+        return [spec for strategy in strategies for spec in self.by_strategy[strategy]]
+
+    def tell_round(self, batch: list[tuple[int, str]], outcome: dict[str, Any]) -> None:
+        """Tell Optuna how the round's settings did, from their result files."""
+        errored = set(outcome.get("errored", []))
+        # no result and no error: the run was stopped (Ctrl-C, lost driver); leave those
+        # settings asked but untold, so that the next run resumes them
+        stopped = set(outcome.get("missing", [])) - errored
+        ids = {spec.trial_id for spec in self.specs_of(batch)}
+        self.errored += sorted(errored & ids)
+        for number, strategy in batch:
+            if {spec.trial_id for spec in self.by_strategy[strategy]} & stopped:
+                self.interrupted = True
+            elif self._tell(number, strategy) is None:
+                self.failed_now.add(strategy)
+        self.summary()       # after every round, for `alignfreeze status` and for readers
+        if self.interrupted:
+            self.log(f"{self.name}: interrupted; run the same command again to resume")
 
     def summary(self) -> dict[str, Any]:
         """Every evaluated setting, best first, with the baseline for comparison; written to DIR/search/."""
@@ -265,7 +271,7 @@ def _file_name(key: StudyKey) -> str:
 def run_depth_search(experiment: Experiment, output: Path, address: str | None = None, verbose: int = 1,
                      session_factory: Callable[..., Any] = TrialSession,
                      log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run the baselines, then one study after the other; return the studies' summaries and error counts."""
+    """Run the baselines, then rounds over every study; return the studies' summaries and errors."""
     import optuna
 
     if experiment.search is None:
@@ -281,7 +287,7 @@ def run_depth_search(experiment: Experiment, output: Path, address: str | None =
     errored: list[str] = []
     with session_factory(output, experiment.ray, experiment.resources, address, verbose) as session:
         # open every study first: a study made with other settings is refused before any trial
-        runs = [StudyRun(experiment, key, output, storage, session.run, log) for key in experiment.candidates]
+        runs = [StudyRun(experiment, key, output, storage, log) for key in experiment.candidates]
         if experiment.trials:
             pending = len({t.trial_id for t in experiment.trials} - results_dir.completed_ids(output))
             if pending:
@@ -292,14 +298,26 @@ def run_depth_search(experiment: Experiment, output: Path, address: str | None =
                 log("interrupted while running the baselines; run the same command again to resume")
                 return {"studies": [], "errored": sorted(set(errored)), "storage": storage,
                         "output": str(output), "interrupted": True}
+        # every unfinished study contributes its settings to each round: one Tune batch, a full cluster
         for study in runs:
-            studies.append(study.run())
-            errored += study.errored
-            if study.interrupted:
-                return {"studies": studies, "errored": sorted(set(errored)), "storage": storage,
-                        "output": str(output), "interrupted": True}
+            study.start()
+        interrupted = False
+        while not interrupted:
+            rounds = [(study, study.ask_round()) for study in runs if not study.finished]
+            rounds = [(study, batch) for study, batch in rounds if batch]
+            if not rounds:
+                break
+            specs = list({spec.trial_id: spec for study, batch in rounds
+                          for spec in study.specs_of(batch)}.values())
+            results_dir.extend_manifest(output, specs)
+            outcome = session.run(specs)
+            for study, batch in rounds:
+                study.tell_round(batch, outcome)
+            interrupted = any(study.interrupted for study, _ in rounds)
+        studies = [study.summary() for study in runs]
+        errored += [trial_id for study in runs for trial_id in study.errored]
     return {"studies": studies, "errored": sorted(set(errored)), "storage": storage, "output": str(output),
-            "interrupted": False}
+            "interrupted": interrupted}
 
 
 def format_study(summary: dict[str, Any]) -> str:

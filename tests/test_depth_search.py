@@ -40,9 +40,10 @@ class FakeSession:
     """Stands in for ``TrialSession``: 'runs' a batch by writing result files."""
 
     def __init__(self, output, ray_options, resources, address=None, verbose=0, *,
-                 runs=None, fail=(), stop=(), interrupt_after=None):
+                 runs=None, batches=None, fail=(), stop=(), interrupt_after=None):
         self.output = Path(output)
         self.runs = runs if runs is not None else []
+        self.batches = batches if batches is not None else []
         self.fail = set(fail)
         self.stop = set(stop)
         self.interrupt_after = interrupt_after
@@ -54,6 +55,7 @@ class FakeSession:
         return None
 
     def run(self, specs):
+        self.batches.append([spec.trial_id for spec in specs])
         done = results_dir.completed_ids(self.output)
         errored, missing = [], []
         for spec in specs:
@@ -77,16 +79,18 @@ class FakeSession:
 
 def session_factory(**options):
     runs: list[str] = []
+    batches: list[list[str]] = []
 
     def factory(*args, **kwargs):
-        return FakeSession(*args, **kwargs, runs=runs, **options)
+        return FakeSession(*args, **kwargs, runs=runs, batches=batches, **options)
 
     factory.runs = runs
+    factory.batches = batches
     return factory
 
 
-def search_experiment(search=None, seeds=(3, 4)):
-    raw = small_pos_experiment(seeds=list(seeds))
+def search_experiment(search=None, seeds=(3, 4), **overrides):
+    raw = small_pos_experiment(seeds=list(seeds), **overrides)
     raw.pop("strategies")
     raw["search"] = {"depths": [0, 3], "sampler": "grid", "trials": 7, **(search or {})}
     return experiment_from_dict(raw)
@@ -320,3 +324,16 @@ def test_a_shared_storage_refuses_a_study_made_with_other_settings(tmp_path):
         run_depth_search(search_experiment({"trials": 1, "storage": storage, "sides": ["back"]}), tmp_path / "b",
                          session_factory=factory, log=quiet)
     assert factory.runs == []          # refused before the baselines ran
+
+
+def test_studies_share_each_round(tmp_path):
+    # two studies (realignment before and during fine-tuning) of 3 settings each, 1 setting a round
+    experiment = search_experiment({"trials": 3, "parallel": 1}, schedules=["before", "during"])
+    assert len(experiment.candidates) == 2
+    factory = session_factory()
+    outcome = run_depth_search(experiment, tmp_path, session_factory=factory, log=quiet)
+    assert [len(s["evaluated"]) for s in outcome["studies"]] == [3, 3]
+    # the baselines, then 3 rounds of 2 studies x 1 setting x 2 seeds: not 6 rounds one study after the other
+    assert [len(batch) for batch in factory.batches] == [2, 4, 4, 4]
+    schedules = {trial_id.split("_")[4] for trial_id in factory.batches[1]}
+    assert schedules == {"before", "during"}
