@@ -52,14 +52,10 @@ def objective_metric(settings: SearchSettings, task: str) -> str:
 
 def seed_values(output: Path, specs: list[TrialSpec], metric: str) -> list[float] | None:
     """The metric's target average of each seed's result, or None while one is missing."""
-    done = results_dir.completed_ids(output)
-    if any(spec.trial_id not in done for spec in specs):
+    paths = [output / results_dir.RESULTS / f"{spec.trial_id}.json" for spec in specs]
+    if not all(path.is_file() for path in paths):
         return None
-    values = []
-    for spec in specs:
-        result = json.loads((output / results_dir.RESULTS / f"{spec.trial_id}.json").read_text(encoding="utf-8"))
-        values.append(float(result["average"][metric]))
-    return values
+    return [float(json.loads(path.read_text(encoding="utf-8"))["average"][metric]) for path in paths]
 
 
 def search_fingerprint(experiment: Experiment) -> dict[str, Any]:
@@ -242,11 +238,11 @@ class StudyRun:
         evaluated = []
         for strategy in values:
             seeds = seed_values(self.output, self.by_strategy[strategy], self.metric) or []
-            side_depth = (None, 0) if strategy == "full" else tuple(strategy.split(":"))
-            evaluated.append({"strategy": strategy, "side": side_depth[0], "depth": int(side_depth[1]),
+            point = self.space.params_of(strategy)
+            evaluated.append({"strategy": strategy, "side": point["side"] if point["depth"] else None,
+                              "depth": point["depth"],
                               "mean": statistics.fmean(seeds) if seeds else values[strategy],
-                              "std": statistics.pstdev(seeds) if len(seeds) > 1 else 0.0,
-                              "seed_values": seeds})
+                              "std": statistics.pstdev(seeds) if seeds else 0.0, "seed_values": seeds})
         evaluated.sort(key=lambda row: (-row["mean"], row["depth"], row["strategy"]))
         model, task, aligner, schedule = self.key
         baseline_values = seed_values(self.output, self.baselines, self.metric) if self.baselines else None
@@ -256,8 +252,8 @@ class StudyRun:
             "num_blocks": self.num_blocks, "space": sorted(self.by_strategy), "budget": self.settings.trials,
             "evaluated": evaluated, "failed": sorted(failed),
             "best": evaluated[0] if evaluated else None,
-            "baseline": ({"mean": statistics.fmean(baseline_values), "seed_values": baseline_values}
-                         if baseline_values else None),
+            "baseline": ({"mean": statistics.fmean(baseline_values), "std": statistics.pstdev(baseline_values),
+                          "seed_values": baseline_values} if baseline_values else None),
             "optuna_trials": len(self.study.trials)}
         atomic_write_json(self.output / SEARCH_DIR / f"{_file_name(self.key)}.json", summary)
         return summary
@@ -332,8 +328,7 @@ def format_study(summary: dict[str, Any]) -> str:
     if summary["baseline"]:
         base = summary["baseline"]
         lines.append(f"{'':>4}  {'baseline':<10} {'(no realign)':<14} {100 * base['mean']:>6.1f} "
-                     f"{100 * statistics.pstdev(base['seed_values']) if len(base['seed_values']) > 1 else 0.0:>5.1f}"
-                     f"  {len(base['seed_values'])}")
+                     f"{100 * base['std']:>5.1f}  {len(base['seed_values'])}")
     for strategy in summary["failed"]:
         lines.append(f"{'':>4}  {strategy:<10} failed (see errors/)")
     return "\n".join(lines)

@@ -44,9 +44,8 @@ def write_manifest(directory: Path, name: str, trials: list[Any], source: str | 
         old_ids = {t["trial_id"] for t in existing.get("trials", [])}
         new_ids = {t["trial_id"] for t in planned}
         if existing.get("search") != search:
-            raise SpecError(f"{directory} holds a different experiment "
-                            f"({'another search' if search and existing.get('search') else 'a grid and a search'}"
-                            f"): use another --output")
+            raise SpecError(f"{directory} holds a different experiment (other search settings, or a grid "
+                            f"where a search runs): use another --output")
         if (old_ids != new_ids) if search is None else not new_ids <= old_ids:
             raise SpecError(f"{directory} holds a different experiment ({len(old_ids)} trials, "
                             f"{len(old_ids ^ new_ids)} differ): use another --output")

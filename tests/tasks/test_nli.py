@@ -22,11 +22,6 @@ def task() -> NliTask:
     return get_task("nli").load()
 
 
-@pytest.fixture(scope="module")
-def tokenizer(mbert_tokenizer):
-    return mbert_tokenizer   # the bundled mBERT vocabulary (tests/conftest.py)
-
-
 def write(tmp_path: Path, name: str, text: str) -> Path:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
@@ -114,7 +109,8 @@ def test_hub_sources_route_and_map_labels_by_name(monkeypatch, task):
 
 # ---------------------------------------------------------------- features, head, metric
 
-def test_pair_features_truncate_to_the_window(tokenizer, task):
+def test_pair_features_truncate_to_the_window(mbert_tokenizer, task):
+    tokenizer = mbert_tokenizer
     long = NliExample("word " * 300, "short hypothesis", 1)
     train = task.features([long], tokenizer, FinetuneSettings(max_length=96))
     assert len(train[0]["input_ids"]) == 96 and train[0]["labels"] == 1
