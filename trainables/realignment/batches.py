@@ -2,7 +2,10 @@
 
 A word is represented by its first sub-word. Each side is tokenized word
 by word and cut at ``max_length`` sub-words; links to words cut off are
-dropped.
+dropped. With a SentencePiece tokenizer (XLM-R) the bare "▁" pieces are
+deleted after the cut, as in the reference: a side then holds fewer than
+``max_length`` ids, and a word left with no sub-word is no word of the
+batch (no candidate, its links dropped).
 """
 
 from __future__ import annotations
@@ -13,14 +16,15 @@ from typing import Any, Sequence
 import torch
 
 from trainables.realignment.word_pairs import AlignedPair
-from trainables.tasks.token_classification import special_tokens, with_special_tokens, word_pieces
+from trainables.tasks.token_classification import (bare_metaspace_id, raw_word_pieces, special_tokens,
+                                                   with_special_tokens, without_bare_metaspace)
 
 
 @dataclass(frozen=True)
 class EncodedPair:
     source_ids: list[int]
     target_ids: list[int]
-    source_first: list[int]      # position of each kept source word's first sub-word
+    source_first: list[int]      # position of each kept source word's first sub-word, in word order
     target_first: list[int]
     links: list[tuple[int, int]]  # indices into source_first / target_first
 
@@ -41,25 +45,44 @@ class RealignmentBatch:
 
 
 def _encode_side(tokenizer: Any, words: Sequence[str], max_length: int,
-                 specials: tuple[list[int], list[int]]) -> tuple[list[int], list[int]]:
+                 specials: tuple[list[int], list[int]]) -> tuple[list[int], list[int | None]]:
+    """Sub-word ids of one side and the position of each word's first sub-word.
+
+    None for a word cut off by ``max_length`` or left with no sub-word once
+    the bare "▁" pieces are gone. The cut counts the "▁" pieces: the
+    reference truncates before deleting them.
+    """
     before, after = len(specials[0]), len(specials[1])
     budget = max_length - before - after
+    bare = bare_metaspace_id(tokenizer)
     ids: list[int] = []
-    first: list[int] = []
-    for pieces in word_pieces(tokenizer, words):
-        if len(ids) + 1 > budget:
-            break
-        first.append(before + len(ids))
-        ids.extend(pieces[: budget - len(ids)])
+    first: list[int | None] = []
+    used = 0                    # sub-words kept so far, bare "▁" included
+    for pieces in raw_word_pieces(tokenizer, words):
+        within = pieces[: max(budget - used, 0)]
+        used += len(within)
+        kept = without_bare_metaspace(within, bare)
+        first.append(before + len(ids) if kept else None)
+        ids.extend(kept)
     return with_special_tokens(ids, specials), first
+
+
+def _kept_words(first: list[int | None]) -> tuple[list[int], dict[int, int]]:
+    """Positions of the words that have one, and each such word's new index."""
+    positions = [position for position in first if position is not None]
+    index = {word: new for new, word in enumerate(w for w, p in enumerate(first) if p is not None)}
+    return positions, index
 
 
 def encode_pair(tokenizer: Any, pair: AlignedPair, max_length: int = 128,
                 specials: tuple[list[int], list[int]] | None = None) -> EncodedPair:
     specials = specials or special_tokens(tokenizer)
-    source_ids, source_first = _encode_side(tokenizer, pair.source_words, max_length, specials)
-    target_ids, target_first = _encode_side(tokenizer, pair.target_words, max_length, specials)
-    links = [(i, j) for i, j in pair.links if i < len(source_first) and j < len(target_first)]
+    source_ids, source_at = _encode_side(tokenizer, pair.source_words, max_length, specials)
+    target_ids, target_at = _encode_side(tokenizer, pair.target_words, max_length, specials)
+    source_first, source_index = _kept_words(source_at)
+    target_first, target_index = _kept_words(target_at)
+    links = [(source_index[i], target_index[j]) for i, j in pair.links
+             if i in source_index and j in target_index]
     return EncodedPair(source_ids, target_ids, source_first, target_first, links)
 
 

@@ -102,8 +102,11 @@ def word_vectors(model, tokenizer, sentences: Sequence[Sequence[str]], layer: in
 
     if not getattr(tokenizer, "is_fast", False):
         raise SpecError("simalign needs a fast (tokenizers-backed) tokenizer to map sub-words to words")
+    from trainables.tasks.token_classification import bare_metaspace_id
+
     device = next(model.parameters()).device
     max_length = _max_length(model, tokenizer)
+    bare = bare_metaspace_id(tokenizer)   # a bare SentencePiece "▁" never stands for a word
     result = []
     for start in range(0, len(sentences), batch_size):
         batch = [list(words) for words in sentences[start:start + batch_size]]
@@ -114,9 +117,10 @@ def word_vectors(model, tokenizer, sentences: Sequence[Sequence[str]], layer: in
         hidden = output.hidden_states[layer].float()
         for b in range(len(batch)):
             word_ids = encoding.word_ids(b)
+            ids = encoding["input_ids"][b].tolist()
             positions: dict[int, list[int]] = {}
             for t, w in enumerate(word_ids):
-                if w is not None:
+                if w is not None and ids[t] != bare:
                     positions.setdefault(w, []).append(t)
             present = sorted(positions)
             if not present:

@@ -5,10 +5,17 @@ word's first sub-word; the other sub-words are ignored by loss and metric.
 Sentences longer than the window are split into consecutive word windows,
 each scored on its own, so every word is predicted exactly once and
 nothing is truncated.
+
+SentencePiece tokenizers (XLM-R) often split a word into a bare "▁" piece
+and the rest (always so for a Chinese, Japanese or Thai word tokenized on
+its own). That piece is the same for every word, so it is deleted from a
+word's pieces, as the reference implementation does; a word made of
+nothing but "▁" has no sub-word left and so no label and no prediction.
 """
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -28,8 +35,10 @@ class TaggedSentence:
 class Window:
     """One model input: sub-word ids, and the label id at each first sub-word."""
     input_ids: list[int]
-    labels: list[int]          # IGNORE_INDEX except at first sub-words
+    labels: list[int]          # IGNORE_INDEX except at first sub-words of annotated words
     sentence: int              # index of the sentence it comes from
+    first_subwords: dict[int, int]   # word index -> position of its first sub-word, for
+                                     # every word of the window, annotated or not
 
 
 def special_tokens(tokenizer: Any) -> tuple[list[int], list[int]]:
@@ -56,13 +65,63 @@ def with_special_tokens(ids: list[int], specials: tuple[list[int], list[int]]) -
     return specials[0] + list(ids) + specials[1]
 
 
-def word_pieces(tokenizer: Any, words: Sequence[str]) -> list[list[int]]:
-    """Sub-word ids of each word (a word with none becomes the unknown token)."""
+METASPACE = "\u2581"   # SentencePiece's word-start mark, "▁"
+
+_bare_metaspace_ids: "weakref.WeakKeyDictionary[Any, int | None]" = weakref.WeakKeyDictionary()
+
+
+def bare_metaspace_id(tokenizer: Any) -> int | None:
+    """Id of the standalone "▁" piece of a SentencePiece-style tokenizer, None for any other.
+
+    SentencePiece-style: the vocabulary has "▁" and words are encoded with it
+    as their start mark. A WordPiece vocabulary (mBERT) may hold the
+    character as an ordinary token; it is left alone. Cached per tokenizer:
+    this runs for every sentence.
+    """
+    try:
+        return _bare_metaspace_ids[tokenizer]
+    except (KeyError, TypeError):
+        pass
+    found = tokenizer.convert_tokens_to_ids(METASPACE)
+    if found is None or found == tokenizer.unk_token_id:
+        found = None
+    else:
+        plain = tokenizer.convert_ids_to_tokens(tokenizer("a", add_special_tokens=False)["input_ids"])
+        if not plain or not plain[0].startswith(METASPACE):
+            found = None
+    try:
+        _bare_metaspace_ids[tokenizer] = found
+    except TypeError:   # not weakly referenceable: recomputed next time
+        pass
+    return found
+
+
+def raw_word_pieces(tokenizer: Any, words: Sequence[str]) -> list[list[int]]:
+    """The tokenizer's sub-word ids of each word, bare "▁" included.
+
+    Each word is tokenized on its own (as ``is_split_into_words`` does); a
+    word the tokenizer gives nothing for becomes the unknown token, so that
+    it still has a position.
+    """
     if not words:
         return []
     pieces = tokenizer(list(words), add_special_tokens=False)["input_ids"]
     unk = tokenizer.unk_token_id
     return [ids if ids else [unk] for ids in pieces]
+
+
+def without_bare_metaspace(pieces: list[int], bare: int | None) -> list[int]:
+    return pieces if bare is None else [piece for piece in pieces if piece != bare]
+
+
+def word_pieces(tokenizer: Any, words: Sequence[str]) -> list[list[int]]:
+    """Sub-word ids of each word, bare "▁" pieces deleted.
+
+    A word of nothing but "▁" gets an empty list: it has no sub-word to
+    carry its label or its representation (the reference drops it too).
+    """
+    bare = bare_metaspace_id(tokenizer)
+    return [without_bare_metaspace(pieces, bare) for pieces in raw_word_pieces(tokenizer, words)]
 
 
 def sentence_windows(tokenizer: Any, sentences: Sequence[TaggedSentence],
@@ -78,18 +137,22 @@ def sentence_windows(tokenizer: Any, sentences: Sequence[TaggedSentence],
         pieces = word_pieces(tokenizer, sentence.words)
         ids: list[int] = []
         labels: list[int] = []
+        first: dict[int, int] = {}
 
         def flush() -> None:
             if ids:
                 full = with_special_tokens(ids, specials)
                 windows.append(Window(full, [IGNORE_INDEX] * before + labels + [IGNORE_INDEX] * after,
-                                      index))
+                                      index, first))
 
-        for word_ids, label in zip(pieces, sentence.labels):
+        for word, (word_ids, label) in enumerate(zip(pieces, sentence.labels)):
+            if not word_ids:
+                continue   # nothing but "▁": no sub-word to carry the label
             word_ids = word_ids[:budget]   # one word longer than a window: keep its first pieces
             if len(ids) + len(word_ids) > budget:
                 flush()
-                ids, labels = [], []
+                ids, labels, first = [], [], {}
+            first[word] = before + len(ids)
             ids.extend(word_ids)
             labels.append(label_to_id.get(label, IGNORE_INDEX))
             labels.extend([IGNORE_INDEX] * (len(word_ids) - 1))
@@ -122,26 +185,26 @@ class TokenClassificationTask(Task):
     @torch.no_grad()
     def predict(self, model: TaskModel, tokenizer: Any, sentences: Sequence[TaggedSentence],
                 settings: FinetuneSettings, device: torch.device) -> list[list[str]]:
-        """Predicted label of every word of every sentence (windows stitched back)."""
-        # Label positions of a window, recomputed with every position marked, so
-        # that unannotated words are predicted too.
-        marked = [TaggedSentence(s.words, (self.labels[0],) * len(s.words)) for s in sentences]
-        positions = sentence_windows(tokenizer, marked, self.label_to_id, settings.eval_max_length)
-        predictions: list[list[str]] = [[] for _ in sentences]
+        """Predicted label of every word of every sentence (windows stitched back).
+
+        Unannotated words are predicted too. A word with no sub-word left
+        (nothing but "▁") gets "": no prediction.
+        """
+        windows = sentence_windows(tokenizer, sentences, self.label_to_id, settings.eval_max_length)
+        predictions = [[""] * len(s.words) for s in sentences]
         was_training = model.training
         model.eval()
         try:
-            for start in range(0, len(positions), settings.eval_batch_size):
-                chunk = positions[start:start + settings.eval_batch_size]
+            for start in range(0, len(windows), settings.eval_batch_size):
+                chunk = windows[start:start + settings.eval_batch_size]
                 batch = self.collate([{"input_ids": w.input_ids,
                                        "attention_mask": [1] * len(w.input_ids)} for w in chunk],
                                      tokenizer.pad_token_id)
                 logits = model(batch["input_ids"].to(device), batch["attention_mask"].to(device))
                 best = logits.argmax(-1).cpu()
                 for row, window in enumerate(chunk):
-                    for column, label in enumerate(window.labels):
-                        if label != IGNORE_INDEX:
-                            predictions[window.sentence].append(self.labels[int(best[row, column])])
+                    for word, position in window.first_subwords.items():
+                        predictions[window.sentence][word] = self.labels[int(best[row, position])]
         finally:
             model.train(was_training)
         return predictions
@@ -149,11 +212,21 @@ class TokenClassificationTask(Task):
     def evaluate(self, model: TaskModel, tokenizer: Any, examples: Sequence[TaggedSentence],
                  settings: FinetuneSettings, device: torch.device) -> dict[str, float]:
         predicted = self.predict(model, tokenizer, examples, settings, device)
-        return self.metrics([list(s.labels) for s in examples], predicted)
+        return self.metrics(scored_gold(examples, predicted), predicted)
 
     def metrics(self, gold: list[list[str]], predicted: list[list[str]]) -> dict[str, float]:
         """Word accuracy over annotated words (subclasses add their own metrics)."""
         return {"accuracy": word_accuracy(gold, predicted)}
+
+
+def scored_gold(sentences: Sequence[TaggedSentence], predicted: Sequence[Sequence[str]]) -> list[list[str]]:
+    """Gold labels with "" (unannotated) where a word has no prediction.
+
+    Such a word has no sub-word to be predicted from; the reference gives it
+    no label, so it is scored neither as right nor as wrong.
+    """
+    return [[gold if guess else "" for gold, guess in zip(sentence.labels, row, strict=True)]
+            for sentence, row in zip(sentences, predicted, strict=True)]
 
 
 def word_accuracy(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> float:
