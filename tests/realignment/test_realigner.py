@@ -62,7 +62,39 @@ def test_words_beyond_max_length_lose_their_links(mbert_tokenizer):
     assert len(encoded.source_ids) <= 16 and encoded.links == [(0, 0)]
 
 
+def test_defaults_are_the_references():
+    """Reference: Adam at 2e-5 (7.5e-6 for XLM-R), 16 pairs a batch, T = 0.1, 96 sub-words a side,
+    the penultimate block's output, a mean over the batch's queries, a d -> d -> 128 head;
+    0.1 is its "during" weight."""
+    settings = RealignSettings()
+    assert (settings.learning_rate, settings.xlmr_learning_rate, settings.batch_size, settings.temperature,
+            settings.max_length, settings.layer, settings.loss_reduction, settings.projection,
+            settings.projection_dim, settings.during_weight) == (
+        2e-5, 7.5e-6, 16, 0.1, 96, "penultimate", "queries", True, 128, 0.1)
+
+
+def test_pairs_without_a_link_within_max_length_are_dropped(mbert_tokenizer):
+    far = AlignedPair("fr", tuple(f"w{i}" for i in range(40)), tuple(f"v{i}" for i in range(40)), ((30, 30),))
+    settings = RealignSettings(batch_size=2, max_length=16)
+    stream = RealignmentStream({"fr": [far, pair("fr", 0), far, pair("fr", 1)]}, mbert_tokenizer, settings, seed=0)
+    assert stream.num_pairs == 2 and stream.pairs_without_link == {"fr": 2}
+    for _ in range(3):
+        batch = stream.next_batch()
+        assert batch.num_pairs == 2 and len(batch.links) == 2      # every pair of a batch has its link
+    # with room for the link the same pair is kept
+    assert RealignmentStream({"fr": [far]}, mbert_tokenizer, RealignSettings(max_length=96), seed=0).num_pairs == 1
+
+
+def test_a_language_whose_pairs_all_lose_their_links_is_named(mbert_tokenizer):
+    far = AlignedPair("ja", tuple(f"w{i}" for i in range(40)), tuple(f"v{i}" for i in range(40)), ((30, 30),))
+    with pytest.raises(SpecError, match=r"realignment language\(s\) ja \(1 pair\(s\), none with a link within "
+                                        r"realignment.max_length 16 sub-words\)"):
+        RealignmentStream({"fr": [pair("fr", 0)], "ja": [far]}, mbert_tokenizer, RealignSettings(max_length=16),
+                          seed=0)
+
+
 def test_xlmr_gets_its_own_learning_rates():
+    from trainables.tasks.registry import TASKS
     from trainables.trial import finetune_settings, realign_settings
     from trainables.trial_spec import TrialSpec
 
@@ -78,4 +110,6 @@ def test_xlmr_gets_its_own_learning_rates():
     assert realign_settings(explicit, xlmr=True).learning_rate == 1e-3
     assert finetune_settings(explicit, xlmr=True).learning_rate == 3e-5
     qa = finetune_settings(TrialSpec(**{**spec.__dict__, "task": "qa"}), xlmr=False)
-    assert (qa.max_length, qa.extra["doc_stride"], qa.epochs) == (384, 128, 2)
+    qa_defaults = TASKS["qa"].defaults      # the task's own defaults, not another task's
+    assert (qa.max_length, qa.extra["doc_stride"], qa.epochs) == (
+        qa_defaults["max_length"], qa_defaults["doc_stride"], qa_defaults["epochs"])

@@ -2,9 +2,18 @@
 
 ``RealignmentStream`` yields batches of aligned sentence pairs, the
 languages interleaved round-robin and reshuffled at every pass, for as
-many steps as asked. ``realign`` runs the "before" schedule;
-``realignment_loss`` is shared with the "during" schedule of the
-fine-tuning loop.
+many steps as asked; a pair with no link left once its sides are cut at
+``max_length`` sub-words is dropped, as the reference drops it.
+``realign`` runs the "before" schedule; ``realignment_loss`` is shared
+with the "during" schedule of the fine-tuning loop.
+
+Which hidden state is realigned (``layer``): the reference computes the
+loss on ``hidden_states[L-1]`` of an L-block encoder, the output of the
+penultimate block (its setting -1 is counted over the L blocks, then used
+as an index into the L+1 hidden states), so its last block never gets a
+realignment gradient. ``penultimate`` (the default) reproduces that;
+``last`` is ``hidden_states[L]``; an integer is a hidden-state index,
+0 = the embeddings' output.
 """
 
 from __future__ import annotations
@@ -21,9 +30,31 @@ from trainables.errors import SpecError
 from trainables.freezing import frozen, trainable_parameters
 from trainables.optimizers import adam
 from trainables.realignment.batches import EncodedPair, RealignmentBatch, collate_pairs, encode_pair
-from trainables.realignment.contrastive_loss import ProjectionHead, contrastive_alignment_loss
+from trainables.realignment.contrastive_loss import LOSS_REDUCTIONS, ProjectionHead, contrastive_alignment_loss
 from trainables.realignment.word_pairs import AlignedPair
 from trainables.tasks.token_classification import special_tokens
+
+
+LAYER_NAMES = ("penultimate", "last")
+
+
+def check_layer_setting(layer: Any) -> None:
+    """A one-line SpecError unless ``layer`` is 'penultimate', 'last' or an index >= 0."""
+    if layer in LAYER_NAMES or (isinstance(layer, int) and not isinstance(layer, bool) and layer >= 0):
+        return
+    hint = " (the reference's -1 is 'penultimate')" if isinstance(layer, int) and layer < 0 else ""
+    raise SpecError(f"realignment.layer must be 'penultimate', 'last' or a hidden-state index "
+                    f"(0 = the embeddings), got {layer!r}{hint}")
+
+
+def hidden_state_index(layer: int | str, num_blocks: int, model: str = "the model") -> int:
+    """Index into the ``num_blocks + 1`` hidden states of the state ``layer`` names."""
+    check_layer_setting(layer)
+    index = {"penultimate": num_blocks - 1, "last": num_blocks}.get(layer, layer)
+    if not 0 <= index <= num_blocks:
+        raise SpecError(f"realignment.layer {layer!r} is out of range for {model}: hidden-state indices "
+                        f"0..{num_blocks} (0 = the embeddings, {num_blocks} = the last of its {num_blocks} blocks)")
+    return index
 
 
 @dataclass(frozen=True)
@@ -33,12 +64,19 @@ class RealignSettings:
     xlmr_learning_rate: float = 7.5e-6
     batch_size: int = 16             # sentence pairs
     temperature: float = 0.1
-    layer: int = -1                  # hidden state index: 0 = embeddings, -1 = last block
+    layer: int | str = "penultimate"  # the reference's; "last", or a hidden-state index (0 = embeddings)
+    loss_reduction: str = "queries"  # mean over the 2N queries (reference) | "sentence_pairs": sum / 2B
     projection: bool = True
     projection_dim: int = 128
-    max_length: int = 128
+    max_length: int = 96             # sub-words per side, special tokens included (reference: 96)
     during_weight: float = 0.1       # "during" schedule: weight of the realignment loss
     max_pairs: int | None = None     # per language; None: all
+
+    def __post_init__(self) -> None:
+        check_layer_setting(self.layer)
+        if self.loss_reduction not in LOSS_REDUCTIONS:
+            raise SpecError(f"realignment.loss_reduction must be one of {', '.join(LOSS_REDUCTIONS)}, "
+                            f"got {self.loss_reduction!r}")
 
 
 def interleave(pairs_by_language: dict[str, Sequence[AlignedPair]]) -> list[AlignedPair]:
@@ -55,12 +93,19 @@ class RealignmentStream:
 
     def __init__(self, pairs_by_language: dict[str, Sequence[AlignedPair]], tokenizer: Any,
                  settings: RealignSettings, seed: int):
-        empty = [language for language, pairs in pairs_by_language.items() if not pairs]
+        specials = special_tokens(tokenizer)
+        self.encoded: dict[str, list[EncodedPair]] = {}
+        self.pairs_without_link: dict[str, int] = {}   # dropped: no link within max_length
+        for language, pairs in pairs_by_language.items():
+            encoded = [encode_pair(tokenizer, pair, settings.max_length, specials) for pair in pairs]
+            self.encoded[language] = [pair for pair in encoded if pair.links]
+            self.pairs_without_link[language] = len(encoded) - len(self.encoded[language])
+        empty = [language + (f" ({self.pairs_without_link[language]} pair(s), none with a link within "
+                             f"realignment.max_length {settings.max_length} sub-words)"
+                             if self.pairs_without_link[language] else "")
+                 for language, pairs in self.encoded.items() if not pairs]
         if empty:
             raise SpecError(f"no usable aligned sentence pair for realignment language(s) {', '.join(empty)}")
-        specials = special_tokens(tokenizer)
-        self.encoded = {language: [encode_pair(tokenizer, pair, settings.max_length, specials) for pair in pairs]
-                        for language, pairs in pairs_by_language.items()}
         self.batch_size = settings.batch_size
         self.pad_token_id = tokenizer.pad_token_id
         self.generator = torch.Generator().manual_seed(seed)
@@ -95,12 +140,23 @@ class RealignmentStream:
             yield self.next_batch()
 
 
-def word_states(encoder: nn.Module, batch: RealignmentBatch, layer: int) -> torch.Tensor:
-    """States [N, d] of every word (first sub-word) of the batch at hidden-state ``layer``."""
+def model_name(encoder: nn.Module) -> str:
+    return getattr(getattr(encoder, "config", None), "_name_or_path", "") or type(encoder).__name__
+
+
+def word_states(encoder: nn.Module, batch: RealignmentBatch, layer: int | str) -> torch.Tensor:
+    """States [N, d] of every word (first sub-word) of the batch at hidden state ``layer``.
+
+    ``layer``: 'penultimate', 'last' or a hidden-state index (0 = the
+    embeddings); a negative index counts from the end, as in Python
+    (for internal callers: a spec cannot say it).
+    """
     output = encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
                      output_hidden_states=True)
-    hidden = output.hidden_states[layer]
-    return hidden[batch.word_rows, batch.word_positions]
+    hidden_states = output.hidden_states
+    if not (isinstance(layer, int) and layer < 0):
+        layer = hidden_state_index(layer, len(hidden_states) - 1, model_name(encoder))
+    return hidden_states[layer][batch.word_rows, batch.word_positions]
 
 
 def realignment_loss(encoder: nn.Module, head: nn.Module | None, batch: RealignmentBatch,
@@ -108,19 +164,41 @@ def realignment_loss(encoder: nn.Module, head: nn.Module | None, batch: Realignm
     states = word_states(encoder, batch, settings.layer)
     if head is not None:
         states = head(states)
-    return contrastive_alignment_loss(states, batch.links, batch.num_pairs, settings.temperature)
+    return contrastive_alignment_loss(states, batch.links, batch.num_pairs, settings.temperature,
+                                      settings.loss_reduction)
 
 
 def build_projection_head(encoder: nn.Module, settings: RealignSettings) -> nn.Module | None:
     from trainables.models import hidden_size
 
-    return ProjectionHead(hidden_size(encoder), settings.projection_dim) if settings.projection else None
+    if not settings.projection:
+        return None
+    init_std = getattr(getattr(encoder, "config", None), "initializer_range", 0.02)
+    return ProjectionHead(hidden_size(encoder), settings.projection_dim, init_std)
+
+
+def realignment_provenance(encoder: nn.Module, settings: RealignSettings,
+                           stream: "RealignmentStream | None" = None) -> dict[str, Any]:
+    """What a result records about the realignment loss (a SpecError if ``layer`` is out of range)."""
+    from trainables.models import encoder_layout
+
+    num_blocks = encoder_layout(encoder).num_blocks
+    provenance: dict[str, Any] = {
+        "realign_layer": settings.layer,
+        "realign_hidden_state": hidden_state_index(settings.layer, num_blocks, model_name(encoder)),
+        "realign_loss_reduction": settings.loss_reduction,
+        "realign_max_length": settings.max_length,
+    }
+    if stream is not None:
+        provenance["realign_pairs_without_link"] = dict(stream.pairs_without_link)
+    return provenance
 
 
 def realign(encoder: nn.Module, stream: RealignmentStream, settings: RealignSettings, steps: int,
             frozen_names: frozenset[str], learning_rate: float, device: torch.device,
             autocast_dtype: torch.dtype | None = None, log_every: int = 0) -> dict[str, Any]:
     """Train ``encoder`` for ``steps`` batches with ``frozen_names`` frozen; all trainable after."""
+    provenance = realignment_provenance(encoder, settings, stream)   # a bad layer fails before training
     head = build_projection_head(encoder, settings)
     if head is not None:
         head.to(device)
@@ -145,4 +223,4 @@ def realign(encoder: nn.Module, stream: RealignmentStream, settings: RealignSett
     tail = losses[-max(1, len(losses) // 10):] if losses else [math.nan]
     return {"realign_steps": steps, "realign_loss_first": losses[0] if losses else math.nan,
             "realign_loss_last": sum(tail) / len(tail), "realign_s": time.perf_counter() - started,
-            "realign_pairs": stream.num_pairs}
+            "realign_pairs": stream.num_pairs, **provenance}
