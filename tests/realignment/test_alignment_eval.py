@@ -5,9 +5,9 @@ import argparse
 import pytest
 
 from trainables.errors import DataError, SpecError
+from orchestrator.align_eval_command import add_align_eval_arguments, run_align_eval
 from trainables.realignment.alignment_eval import (
-    add_align_eval_arguments, alignment_scores, bundled_gold_sets, evaluate_aligner, evaluation_table,
-    load_gold_sets, read_awesome_gold, run_align_eval,
+    alignment_scores, bundled_gold_sets, evaluate_aligner, evaluation_table, load_gold_sets, read_awesome_gold,
 )
 
 

@@ -1,12 +1,13 @@
 """Word alignments of a realignment corpus, computed once and cached.
 
 An alignment depends on the corpus, the aligner, its settings, the
-pre-tokenization (segmenter) and, for ``simalign``, the encoder; the cache
+pre-tokenization (pre-tokenizer and segmenter) and, for ``simalign``, the
+encoder; the cache
 key is a content key of all of these, so the trials of a grid that share
 a corpus share one alignment (``<cache>/alignments/<key>/``), built once
 under a file lock. The directory holds ``pairs.jsonl`` (one aligned pair a
-line) and ``meta.json`` (what the key was made of, the segmenter, how
-many sentence pairs were skipped).
+line) and ``meta.json`` (what the key was made of, the pre-tokenizer and
+segmenter, how many sentence pairs were skipped).
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ from typing import Any, Sequence
 
 from trainables.artifacts import atomic_write_json, cached_directory, content_key, file_fingerprint
 from trainables.errors import SpecError
-from trainables.realignment.pretokenization import contains_word, segmenter_name
+from trainables.realignment.pretokenization import (
+    DEFAULT_PRETOKENIZER, check_pretokenizer, contains_word, segmenter_name,
+)
 from trainables.realignment.word_pairs import AlignedPair
 
 logger = logging.getLogger(__name__)
 
 CACHE_KIND = "alignments"
-FORMAT_VERSION = 1     # bump when the stored format or an aligner's rule changes
+FORMAT_VERSION = 2     # bump when the stored format or an aligner's rule changes (2: the reference's dico rule)
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class AlignmentOutcome:
     lines: int              # sentence pairs in the corpus
     segmenter: str          # how the words were made (``pretokenization.segmenter_name``)
     key: str                # cache key
+    pretokenizer: str = DEFAULT_PRETOKENIZER    # ``realignment.pretokenizer`` the words were made with
 
 
 def skipped_lines(tokenized: Sequence[tuple[Sequence[str], Sequence[str]]]) -> int:
@@ -80,6 +84,9 @@ def _resolved_settings(aligner: str, request) -> dict[str, Any]:
         if request.encoder is None:
             raise SpecError("aligner 'simalign' needs the trial's encoder (model, tokenizer)")
         return resolved_settings(request.settings, request.encoder[0])
+    if aligner == "dico":
+        from trainables.realignment.aligners import dico_settings
+        return dico_settings(request.settings)
     return dict(request.settings or {})
 
 
@@ -96,6 +103,7 @@ def alignment_key_parts(aligner: str, request, corpus_fingerprint: str,
         "corpus": corpus_fingerprint,
         "settings": _resolved_settings(aligner, request),
         "segmenter": segmenter or segmenter_name(request.language),
+        "pretokenizer": check_pretokenizer(request.pretokenizer),
     }
     if aligner == "simalign":
         parts["encoder"] = encoder_fingerprint(request.encoder)
@@ -149,7 +157,7 @@ def cached_alignment(aligner: str, request, corpus_fingerprint: str | None = Non
     with open(directory / "pairs.jsonl", encoding="utf-8") as handle:
         pairs = [_pair_from_json(line) for line in handle if line.strip()]
     return AlignmentOutcome(pairs=pairs, skipped=int(meta["skipped"]), lines=int(meta["lines"]),
-                            segmenter=str(meta["segmenter"]), key=key)
+                            segmenter=str(meta["segmenter"]), key=key, pretokenizer=str(meta["pretokenizer"]))
 
 
 def cached_aligned_pairs(aligner: str, request, corpus_fingerprint: str | None = None,

@@ -30,11 +30,13 @@ How each in-process aligner is run on a gold set:
   vocabulary): it shows the machinery works, and links little beyond
   identical strings; real figures need a real encoder.
 - ``dico`` uses the bundled MUSE dictionary ``en-<xx>`` when there is one.
+
+The command ``alignfreeze align-eval`` (``orchestrator/align_eval_command``)
+runs ``evaluation_results`` and prints ``evaluation_table``.
 """
 
 from __future__ import annotations
 
-import argparse
 import re
 import time
 from dataclasses import dataclass
@@ -354,41 +356,3 @@ def evaluation_results(aligners: Sequence[str] = EVALUATED_ALIGNERS, gold: Seque
                     result["aligner"] += f" ({model_name})"
                 results.append(result)
     return results
-
-
-# ----------------------------------------------------------- command line
-
-def add_align_eval_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``alignfreeze align-eval``."""
-    parser.add_argument("--aligner", action="extend", nargs="+", choices=EVALUATED_ALIGNERS,
-                        help="aligners to evaluate (default: every in-process aligner)")
-    parser.add_argument("--gold", action="extend", nargs="+", metavar="DIR_OR_NAME",
-                        help="gold set: a bundled name (en-fr, ro-en, ja-en, zh-en, en-de) or a directory "
-                             "of gold sets (default: every bundled set)")
-    parser.add_argument("--model", metavar="MODEL",
-                        help=f"encoder for simalign: a local model directory, a built-in tiny model or a "
-                             f"Hub id (default: {DEFAULT_SIMALIGN_MODEL}, random weights)")
-    parser.add_argument("--layer", type=int, metavar="N",
-                        help="hidden layer for simalign (default: 8 of 12, same relative depth otherwise)")
-    parser.add_argument("--symmetrisation", action="extend", nargs="+",
-                        choices=("grow-diag-final-and", "intersection"),
-                        help="eflomal symmetrisations (default: both)")
-
-
-def run_align_eval(args: argparse.Namespace) -> int:
-    """Evaluate the aligners and print one table; 0 on success."""
-    aligners = args.aligner or list(EVALUATED_ALIGNERS)
-    results = evaluation_results(aligners, args.gold, args.model, args.layer,
-                                 args.symmetrisation or ("grow-diag-final-and", "intersection"))
-    print(evaluation_table(results))
-    notes = []
-    if "eflomal" in aligners:
-        notes.append("eflomal is trained on each gold set's own sentence pairs (100 or fewer): "
-                     "expect far better figures on a real corpus; eflomal cannot be seeded, "
-                     "so figures vary a little between runs.")
-    if "simalign" in aligners and not args.model:
-        notes.append(f"simalign ran {DEFAULT_SIMALIGN_MODEL}, random weights: real figures need a real "
-                     "encoder (--model DIR).")
-    for note in notes:
-        print(f"note: {note}")
-    return 0

@@ -3,26 +3,33 @@
 Word pairs (dictionary lookups, alignment links) are defined over words,
 so both sides of a parallel sentence are split into words first, always
 with this module, and the realignment loss later maps each word to its
-first sub-word.
+first sub-word. Two pre-tokenizers (``PRETOKENIZERS``, the setting
+``realignment.pretokenizer``):
 
-The default rule (``regex``): a word is a maximal run of letters, digits
-and combining marks (``[\\w\\p{M}]`` in Unicode terms), and every other
-non-space character is a word of its own (punctuation). Scripts without
-spaces need a segmenter (``SEGMENTERS``):
+``reference`` (default) reproduces the AlignFreeze reference
+implementation, the text as read (no Unicode normalisation):
 
-- ``zh``: jieba, default dictionary, HMM for unknown words (deterministic);
-- ``ja``: SudachiPy with its core dictionary in split mode A, the shortest
-  units, which are closest to the short-unit tokenization of Japanese
-  alignment gold sets and of UD treebanks;
-- ``th``: PyThaiNLP ``word_tokenize`` with the ``newmm`` engine
-  (dictionary-based maximal matching).
+- every language but zh / ja / th: the regex ``\\w+|[^\\w\\s]+`` (Python
+  ``re``). Python's ``\\w`` leaves out combining marks, so Devanagari or
+  Thai vowel signs become tokens of their own ("कमरा" -> "कमर", "ा");
+- ``zh``: jieba, called the way the reference called its Chinese
+  segmenter: the line is stripped and cut at every "。", each non-blank
+  piece is segmented and the "。" are put back as words;
+- ``ja``: SudachiPy, core dictionary, split mode A, surface forms (the
+  reference used GiNZA, which is unavailable; its parity cases use this);
+- ``th``: PyThaiNLP ``word_tokenize``, its default ``newmm`` engine.
 
-Every segmenter sees NFC text; whitespace-only tokens are dropped and a
-token that contains spaces is split at them, so that a word never holds
-whitespace (word-alignment tools read space-separated words). The
-segmenters are loaded on first use, once per process; ``segmenter_name``
-(recorded with the word pairs and part of their cache key) names the tool,
-its version and its dictionary, and needs no import of the tool.
+``unicode`` is this tool's own rule: the text is NFC-normalised; a word is
+a maximal run of letters, digits and combining marks, so that words of
+Indic and Thai scripts stay whole, and every other non-space character is
+a word of its own; zh / ja / th use the same segmenters on the whole line.
+
+Either way a word never holds whitespace: the reference wrote its words
+joined by spaces and split them again, so a whitespace-only token
+vanishes and a token with inner spaces is cut there. The segmenters are
+loaded on first use, once per process; ``segmenter_name`` (recorded with
+the word pairs and part of their cache key, beside the pre-tokenizer's
+name) names the tool, its version and its dictionary.
 """
 
 from __future__ import annotations
@@ -34,28 +41,42 @@ import unicodedata
 from importlib import metadata
 from typing import Callable, Iterable
 
-from trainables.errors import SpecError
+from trainables.errors import SpecError, unknown_name
+
+PRETOKENIZERS = ("reference", "unicode")
+DEFAULT_PRETOKENIZER = "reference"
+
+# The reference's RegexTokenizer rule.
+_REFERENCE_WORD = re.compile(r"\w+|[^\w\s]+", re.UNICODE)
 
 # \w in Python's re covers letters and digits of every script, but not
 # combining marks (Devanagari vowel signs, Thai tone marks), which must stay
 # inside their word.
-_WORD = re.compile(r"(?:\w|[\u0300-\u036f\u0483-\u0489\u0591-\u05bd\u0610-\u061a\u064b-\u065f"
-                   r"\u0670\u06d6-\u06ed\u0900-\u0903\u093a-\u094f\u0951-\u0957\u0962\u0963"
-                   r"\u0981-\u0983\u09bc-\u09d7\u0b82-\u0bcd\u0e31\u0e34-\u0e3a\u0e47-\u0e4e])+"
-                   r"|[^\w\s]", re.UNICODE)
+_UNICODE_WORD = re.compile(r"(?:\w|[\u0300-\u036f\u0483-\u0489\u0591-\u05bd\u0610-\u061a\u064b-\u065f"
+                           r"\u0670\u06d6-\u06ed\u0900-\u0903\u093a-\u094f\u0951-\u0957\u0962\u0963"
+                           r"\u0981-\u0983\u09bc-\u09d7\u0b82-\u0bcd\u0e31\u0e34-\u0e3a\u0e47-\u0e4e])+"
+                           r"|[^\w\s]", re.UNICODE)
 
-# language -> segmenter kind; every other language uses the regex rule.
+# language -> segmenter kind; every other language uses a regex rule.
 SEGMENTERS: dict[str, str] = {"zh": "jieba", "ja": "sudachipy", "th": "pythainlp"}
 
 SUDACHI_DICTIONARY = "core"
 SUDACHI_MODE = "A"
 THAI_ENGINE = "newmm"
+CHINESE_FULL_STOP = "。"
 
 
-def regex_words(text: str) -> list[str]:
-    """Split ``text`` into words with the documented default rule."""
-    text = unicodedata.normalize("NFC", text)
-    return _WORD.findall(text)
+def check_pretokenizer(name: object) -> str:
+    if name not in PRETOKENIZERS:
+        raise unknown_name("pretokenizer", name, PRETOKENIZERS)
+    return str(name)
+
+
+def regex_words(text: str, pretokenizer: str = DEFAULT_PRETOKENIZER) -> list[str]:
+    """Split ``text`` into words with the regex rule of ``pretokenizer``."""
+    if check_pretokenizer(pretokenizer) == "unicode":
+        return _UNICODE_WORD.findall(unicodedata.normalize("NFC", text))
+    return _REFERENCE_WORD.findall(text)
 
 
 def _version(package: str) -> str:
@@ -97,8 +118,9 @@ def segmenter(kind: str) -> Callable[[str], Iterable[str]]:
         except ImportError:
             raise _missing("jieba", "zh", "jieba") from None
         jieba.setLogLevel(logging.WARNING)   # silence "Building prefix dict ..." on stderr
-        # A private instance: words another library adds to jieba's global
-        # dictionary must not change our segmentation.
+        # A private instance with the default dictionary (what jieba.lcut
+        # uses): words another library adds to jieba's global dictionary
+        # must not change our segmentation.
         tokenizer = jieba.Tokenizer()
         return lambda text: tokenizer.lcut(text, HMM=True)
     if kind == "sudachipy":
@@ -117,20 +139,37 @@ def segmenter(kind: str) -> Callable[[str], Iterable[str]]:
             from pythainlp.tokenize import word_tokenize
         except ImportError:
             raise _missing("PyThaiNLP", "th", "pythainlp") from None
-        return lambda text: word_tokenize(text, engine=THAI_ENGINE, keep_whitespace=False)
+        return lambda text: word_tokenize(text, engine=THAI_ENGINE)
     raise SpecError(f"unknown segmenter {kind!r}; known: {', '.join(sorted(set(SEGMENTERS.values())))}")
 
 
-def pretokenize(text: str, language: str) -> list[str]:
-    """Words of ``text`` in ``language``."""
+def _chinese_reference(text: str) -> list[str]:
+    """jieba as the reference's Chinese segmenter wrapper called its tool."""
+    segment = segmenter("jieba")
+    tokens: list[str] = []
+    for index, piece in enumerate(text.strip().split(CHINESE_FULL_STOP)):
+        if index > 0:
+            tokens.append(CHINESE_FULL_STOP)
+        if piece.strip():
+            tokens.extend(segment(piece))
+    return tokens
+
+
+def pretokenize(text: str, language: str, pretokenizer: str = DEFAULT_PRETOKENIZER) -> list[str]:
+    """Words of ``text`` in ``language`` under ``pretokenizer`` (see the module docstring)."""
     kind = SEGMENTERS.get(language)
     if kind is None:
-        return regex_words(text)
-    text = unicodedata.normalize("NFC", text)
+        return regex_words(text, pretokenizer)
+    if check_pretokenizer(pretokenizer) == "unicode":
+        text = unicodedata.normalize("NFC", text)
     if not text.strip():
         return []
+    if kind == "jieba" and pretokenizer == "reference":
+        tokens = _chinese_reference(text)
+    else:
+        tokens = segmenter(kind)(text)
     # split() both drops whitespace-only tokens and cuts a token at inner spaces.
-    return [word for token in segmenter(kind)(text) for word in token.split()]
+    return [word for token in tokens for word in token.split()]
 
 
 def contains_word(words: Iterable[str]) -> bool:
