@@ -2,7 +2,8 @@
 
 One authors' file holds one (model, task): a row per (seed, method) and a
 column per (language, metric), ``final_eval_<lang>_<metric>`` for PoS, NER
-and NLI, ``eval_<lang>_<metric>`` for QA. ``<lang>`` = ``avg`` is the
+and NLI, ``eval_<lang>_<metric>`` for QA (whose ``f1`` and ``em`` are read as
+``f1_paper`` and ``exact_match_paper``). ``<lang>`` = ``avg`` is the
 average over targets (recomputed here, so dropped) and ``same`` the English
 score (kept as language ``en`` with ``is_target`` False).
 """
@@ -39,6 +40,9 @@ _METHOD_PREFIXES: tuple[tuple[str, str, str], ...] = (
 
 _METRICS = {"accuracy": "accuracy", "f1": "f1", "precision": "precision",
             "recall": "recall", "em": "exact_match", "exact_match": "exact_match"}
+# The authors' XQuAD figures are the paper's definitions of F1 and exact match
+# (``trainables.tasks.squad_metric``), not the official SQuAD ones.
+_TASK_METRICS = {"qa": {"f1": "f1_paper", "exact_match": "exact_match_paper"}}
 _COLUMN = re.compile(r"^(final_eval|eval)_([a-z]+)_(exact_match|accuracy|precision|recall|f1|em)$")
 _REQUIRED = ("seed", "model", "task", "method")
 
@@ -140,7 +144,8 @@ def reference_file_table(path: str | Path) -> pd.DataFrame:
     table = rows.iloc[row_index].reset_index(drop=True)
     table["is_target"] = languages[column_index] != "same"
     table["language"] = np.where(table["is_target"], languages[column_index], SOURCE_LANGUAGE)
-    table["metric"] = metrics[column_index]
+    table["metric"] = [_TASK_METRICS.get(task, {}).get(metric, metric)
+                       for task, metric in zip(table["task"], metrics[column_index])]
     table["value"] = values[row_index, column_index]
     table["source"] = str(path)
     from analysis.results import tidy_frame  # late: results imports this module

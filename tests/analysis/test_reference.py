@@ -56,7 +56,8 @@ def tidy() -> pd.DataFrame:
 
 def test_import_maps_tasks_metrics_and_english(tidy):
     assert set(tidy["task"]) == {"pos", "ner", "nli", "qa"}
-    assert set(tidy.loc[tidy["task"] == "qa", "metric"]) == {"exact_match", "f1"}
+    # the authors' XQuAD F1 and EM are the paper's definitions, not the official ones
+    assert set(tidy.loc[tidy["task"] == "qa", "metric"]) == {"exact_match_paper", "f1_paper"}
     assert set(tidy.loc[tidy["task"] == "ner", "metric"]) == {"accuracy", "f1", "precision",
                                                               "recall"}
     assert set(tidy["model"]) == {"distilbert-base-multilingual-cased",
@@ -114,7 +115,7 @@ def independent_counts(k: float = 1.0) -> dict[tuple[str, str, str], tuple[int, 
         with open(path) as handle:
             rows = list(csv.DictReader(handle))
         task = reference.task_of_reference(rows[0]["task"])
-        metric = {"accuracy": "accuracy", "f1": "f1"}[TASKS[task].primary_metric]
+        metric = {"accuracy": "accuracy", "f1_paper": "f1"}[TASKS[task].primary_metric]
         prefix = "eval" if task == "qa" else "final_eval"
         languages = TASKS[task].paper_languages
         runs: dict[str, list[dict]] = {}

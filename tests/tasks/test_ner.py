@@ -1,7 +1,8 @@
-"""NER: readers of the three file formats, Hub mapping, BIO repair, metrics, a tiny end-to-end loop."""
+"""NER: readers of the three file formats, Hub mapping, the paper's metrics, Chinese
+re-segmentation, a tiny end-to-end loop. (Parity with the reference: tests/parity.)"""
 
 import logging
-import random
+import math
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,9 @@ import pytest
 from trainables.errors import DataError
 from trainables.tasks.base import FinetuneSettings
 from trainables.tasks.labels import NER_LABELS
-from trainables.tasks.ner import NerTask, entity_scores, repair_bio
+from trainables.tasks.ner import NerTask, ner_metrics, ner_post_processing
+from trainables.tasks.token_classification import TaggedSentence
+from trainables.tasks.zh_resegmentation import resegment, resegment_sentence, split_word
 from trainables.tasks.ner_readers import ner_files, read_ner_file
 from trainables.tasks.registry import get_task
 
@@ -136,50 +139,118 @@ def test_hub_offline_is_one_clear_data_error(task, monkeypatch):
 
 # ---------------------------------------------------------------- metrics
 
-@pytest.mark.parametrize("tags, repaired", [
-    (["O", "I-PER", "I-PER"], ["O", "B-PER", "I-PER"]),
+@pytest.mark.parametrize("tags, processed", [
+    (["O", "I-PER", "I-PER"], ["O", "B-PER", "I-PER"]),              # I- after O starts an entity
     (["I-LOC"], ["B-LOC"]),
-    (["B-PER", "I-LOC", "I-LOC"], ["B-PER", "B-LOC", "I-LOC"]),
+    (["B-PER", "I-LOC", "I-LOC"], ["B-LOC", "I-LOC", "I-LOC"]),      # the last I- type wins
+    (["B-LOC", "B-PER", "I-PER"], ["B-PER", "B-PER", "I-PER"]),      # the quirk: the type spills over
     (["B-ORG", "I-ORG", "O", "B-ORG"], ["B-ORG", "I-ORG", "O", "B-ORG"]),
     ([], []),
 ])
-def test_repair_bio(tags, repaired):
-    assert repair_bio(tags) == repaired
+def test_post_processing(tags, processed):
+    assert ner_post_processing(tags) == processed
 
 
-def test_entity_scores_known_cases():
-    # one of two entities right: P = R = F1 = 1/2
-    assert entity_scores([["B-PER", "I-PER", "O", "B-LOC"]],
-                         [["B-PER", "I-PER", "O", "B-ORG"]]) == {"precision": 0.5, "recall": 0.5, "f1": 0.5}
-    # a truncated entity is wrong: P = 0/1, R = 0/1
-    assert entity_scores([["B-PER", "I-PER"]], [["B-PER", "O"]])["f1"] == 0.0
+def test_post_processing_leaves_gold_alone_and_raw_figures_stay():
+    # gold B-LOC I-LOC B-PER I-PER predicted exactly: the post-processing turns
+    # the LOC entity into PER, so 1 of 2 entities and 2 of 4 words stay right
+    gold = [["B-LOC", "I-LOC", "B-PER", "I-PER"]]
+    metrics = ner_metrics(gold, gold)
+    assert metrics["accuracy"] == 0.5 and metrics["precision"] == 0.5 and metrics["recall"] == 0.5
+    assert metrics["f1"] == 0.5
+    assert {metrics[f"{m}_raw"] for m in ("accuracy", "f1", "precision", "recall")} == {1.0}
+
+
+def test_default_mode_chunks_leniently():
+    # seqeval's default (conlleval) mode: I-PER after O is an entity, B-PER I-LOC two entities
+    metrics = ner_metrics([["O", "B-PER", "I-PER", "O"]], [["O", "I-PER", "I-PER", "O"]])
+    assert metrics["f1_raw"] == 1.0 and metrics["accuracy_raw"] == 0.75 and metrics["accuracy"] == 1.0
+    metrics = ner_metrics([["B-PER", "O", "B-LOC", "O", "B-ORG"]], [["B-PER", "B-ORG", "O", "O", "O"]])
     # 2 predicted, 1 right, 3 gold: P 1/2, R 1/3, F1 2/5
-    scores = entity_scores([["B-PER", "O", "B-LOC", "O", "B-ORG"]],
-                           [["B-PER", "B-ORG", "O", "O", "O"]])
-    assert scores == pytest.approx({"precision": 0.5, "recall": 1 / 3, "f1": 0.4})
-    # ill-formed sequences are repaired before strict scoring
-    assert entity_scores([["O", "B-PER", "I-PER"]], [["O", "I-PER", "I-PER"]])["f1"] == 1.0
-    # no entity anywhere: 0 without a warning
-    assert entity_scores([["O"]], [["O"]])["f1"] == 0.0
+    assert metrics["precision"] == 0.5 and metrics["recall"] == pytest.approx(1 / 3)
+    assert metrics["f1"] == pytest.approx(0.4)
 
 
-def test_repair_then_strict_equals_seqeval_default_mode():
-    from seqeval.metrics import f1_score
+def test_words_without_a_prediction_or_gold_tag_are_left_out():
+    # "" predicted: a word of nothing but a bare "▁"; "" gold: unannotated
+    metrics = ner_metrics([["B-PER", "I-PER", "O", ""]], [["B-PER", "", "O", "O"]])
+    assert metrics["accuracy"] == 1.0 and metrics["f1"] == 1.0
+    with pytest.raises(ValueError):
+        ner_metrics([["O", "O"]], [["O"]])
+    assert all(math.isnan(v) for v in ner_metrics([[""]], [["O"]]).values())
 
-    rng = random.Random(0)
-    for _ in range(300):
-        length = rng.randint(1, 8)
-        gold = [[rng.choice(NER_LABELS) for _ in range(length)]]
-        predicted = [[rng.choice(NER_LABELS) for _ in range(length)]]
-        assert entity_scores(gold, predicted)["f1"] == pytest.approx(
-            f1_score(gold, predicted, zero_division=0))
+
+def test_no_entity_anywhere_scores_zero(task):
+    metrics = task.metrics([["O"]], [["O"]])
+    assert metrics["f1"] == 0.0 and metrics["precision"] == 0.0 and metrics["accuracy"] == 1.0
 
 
 def test_metrics_keys_are_the_registry_metrics(task):
     metrics = task.metrics([["B-PER", "O"], ["B-LOC"]], [["B-PER", "B-LOC"], ["B-LOC"]])
-    assert set(metrics) == set(get_task("ner").metrics)
+    assert list(metrics) == list(get_task("ner").metrics)
     assert metrics["accuracy"] == pytest.approx(2 / 3)
     assert metrics["precision"] == pytest.approx(2 / 3) and metrics["recall"] == 1.0
+
+
+# ---------------------------------------------------------------- Chinese re-segmentation
+
+def characters(text: str, tags: str) -> TaggedSentence:
+    return TaggedSentence(tuple(text), tuple(tags.split()))
+
+
+def test_split_word_follows_the_tags():
+    assert split_word("北京", ["B-LOC", "I-LOC"]) == [("北京", "B-LOC")]
+    assert split_word("天安门", ["B-LOC", "I-LOC", "O"]) == [("天安", "B-LOC"), ("门", "O")]
+    assert split_word("李小龙", ["B-PER", "B-PER", "I-PER"]) == [("李", "B-PER"), ("小龙", "B-PER")]
+    assert split_word("ab", ["I-PER", "I-PER"]) == [("ab", "I-PER")]
+    assert split_word("ab", ["I-PER", "I-LOC"]) == [("a", "I-PER"), ("b", "I-LOC")]
+    assert split_word("ab", ["O", "O"]) == [("ab", "O")]
+
+
+def test_jieba_resegmentation_of_a_character_tokenised_sentence():
+    # jieba: 我 / 爱 / 北京 / 天安门 ; the entity ends inside 天安门, which is cut there
+    sentence = characters("我爱北京天安门", "O O B-LOC I-LOC B-LOC I-LOC O")
+    assert resegment_sentence(sentence) == TaggedSentence(("我", "爱", "北京", "天安", "门"),
+                                                          ("O", "O", "B-LOC", "B-LOC", "O"))
+    # spaces (and WikiANN's "None") belong to no word; "。" cuts the sentence and stays a word
+    sentence = TaggedSentence(tuple("约翰") + ("None",) + tuple("史密斯住在上海。"),
+                              ("B-PER", "I-PER", "I-PER", "I-PER", "I-PER", "I-PER", "O", "O",
+                               "B-LOC", "I-LOC", "O"))
+    assert resegment_sentence(sentence) == TaggedSentence(
+        ("约翰", "史密斯", "住", "在", "上海", "。"), ("B-PER", "I-PER", "O", "O", "B-LOC", "O"))
+
+
+def test_resegment_leaves_word_tokenised_sentences_and_checks_the_setting(caplog):
+    words = TaggedSentence(("雖然", "美國"), ("O", "B-LOC"))
+    chars = characters("北京", "B-LOC I-LOC")
+    assert resegment([words, chars], "none") == [words, chars]
+    with caplog.at_level(logging.WARNING):
+        assert resegment([words, chars], "jieba") == [words, TaggedSentence(("北京",), ("B-LOC",))]
+    assert "1 of 2 Chinese sentences are not character-tokenised" in caplog.text
+    with pytest.raises(Exception, match="zh_segmentation"):
+        resegment([chars], "stanford")
+
+
+def test_only_chinese_evaluation_data_is_resegmented(tmp_path, task):
+    text = "".join(f"{i}\t{c}\t{t}\n" for i, (c, t) in enumerate(zip("我爱北京", ["O", "O", "B-LOC", "I-LOC"])))
+    for language in ("zh", "ja"):
+        (tmp_path / language).mkdir()
+        (tmp_path / language / "test.txt").write_text(text, encoding="utf-8")
+    jieba = FinetuneSettings(extra={"zh_segmentation": "jieba"})
+    assert task.evaluation_examples(str(tmp_path), "zh", jieba)[0].words == ("我", "爱", "北京")
+    assert task.evaluation_examples(str(tmp_path), "ja", jieba)[0].words == tuple("我爱北京")
+    assert task.evaluation_examples(str(tmp_path), "zh", FinetuneSettings())[0].words == tuple("我爱北京")
+
+
+def test_zh_segmentation_value_is_validated():
+    from trainables.errors import SpecError
+    from trainables.trial_spec import TrialSpec, validate
+
+    spec = TrialSpec(model="tiny-mbert", task="ner", strategy="baseline", seed=1,
+                     languages=("zh",), data={"train": "hub", "eval": {"en": "hub", "zh": "hub"}},
+                     finetune={"zh_segmentation": "stanford"})
+    with pytest.raises(SpecError, match="zh_segmentation"):
+        validate(spec, check_files=False)
 
 
 # ---------------------------------------------------------------- a tiny loop

@@ -11,18 +11,41 @@ Sources:
 * a directory: ``<dir>/xquad.<lang>*.json`` (the XQuAD layout) or
   ``<dir>/<split>-<lang>*.json``.
 
-Features: question first, context second, truncated ``only_second`` into
-overflowing windows of ``max_length`` (training) / ``eval_max_length``
-(evaluation) tokens that overlap by ``extra["doc_stride"]`` tokens (the
-Hugging Face meaning of ``stride``: overlap, not step). Questions longer
-than ``extra["max_query_length"]`` (64) tokens, or than the window leaves
-room for, are cut, so short windows (the paper's 96/32) never fail.
-A training window that does not contain the whole answer points at the
-CLS token. Evaluation takes the ``extra["n_best"]`` best starts and ends of
-each window, keeps spans inside the context of at most
-``extra["max_answer_length"]`` tokens, picks the best start+end score over
-all windows, and maps it back to the context text through the offsets.
-Scores: ``squad_metric`` (the official v1.1 definitions).
+Windows: question first, context second, truncated ``only_second`` into
+overflowing windows that overlap by a stride (the Hugging Face meaning of
+``stride``: overlap, not step): ``max_length`` / ``doc_stride`` for
+training (the reference's 96 / 32), ``eval_max_length`` /
+``eval_doc_stride`` for evaluation (384 / 128, the question-answering
+pipeline's defaults). A training window that does not contain the whole
+answer points at the CLS token. Training questions longer than 64 tokens,
+or than a window leaves room for, are cut (the reference drops an example
+whose question does not fit its 96-token windows).
+
+Span selection at evaluation (``span_selection``):
+
+* ``pipeline`` (default): what the Hugging Face question-answering
+  pipeline does with its default settings, which is how the reference
+  predicted. In each window the start and end logits become probabilities
+  by a softmax over the context tokens and the CLS token (the CLS
+  probability is then set to 0); a span scores p(start) x p(end), with
+  start <= end < start + ``max_answer_length`` (15) inside the context;
+  the best span of each window competes with the other windows' on that
+  probability, the first window winning a tie. The question is not cut
+  (the pipeline cuts none); the softmax is computed in float64.
+* ``n_best``: this tool's former rule: the ``n_best`` (20) best starts and
+  ends of each window, the best start + end logit sum over all windows;
+  questions cut to 64 tokens.
+
+Either way the answer is the context text between the chosen tokens'
+character offsets. (The pipeline of transformers 4.18 also tries to widen
+the span to whole pre-tokenizer words; that is not reproduced: with
+XLM-R such a "word" is a whole space-free run of Chinese or Thai, and the
+authors' XLM-R exact-match figures on Chinese and Thai, 38% and 49% raw,
+could not have been reached with it.)
+
+Scores: ``squad_metric.qa_metrics``: the paper's ``f1_paper`` and
+``exact_match_paper`` (exact match normalised on English only), and the
+official SQuAD v1.1 ``f1`` and ``exact_match``.
 """
 
 from __future__ import annotations
@@ -35,18 +58,17 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from trainables.errors import DataError, SpecError
+from trainables.errors import DataError, SpecError, unknown_name
+from trainables.languages import SOURCE_LANGUAGE
 from trainables.tasks.base import FinetuneSettings, Task, TaskModel
 from trainables.tasks.hub_source import is_hub, parse_hub_source
-from trainables.tasks.squad_metric import squad_scores
+from trainables.tasks.squad_metric import qa_metrics
 
 TRAIN_DATASET = "rajpurkar/squad"
 EVAL_DATASET = "google/xquad"
 
-DEFAULT_DOC_STRIDE = 128
-DEFAULT_MAX_ANSWER_LENGTH = 30
-DEFAULT_N_BEST = 20
-DEFAULT_MAX_QUERY_LENGTH = 64
+SPAN_SELECTIONS = ("pipeline", "n_best")
+MAX_QUERY_LENGTH = 64   # tokens of a question, in training and n_best evaluation windows
 
 
 @dataclass(frozen=True)
@@ -56,11 +78,12 @@ class QaExample:
     context: str
     answers: tuple[str, ...]          # gold answer texts (training uses the first)
     answer_starts: tuple[int, ...]    # character offsets in context, one per answer
+    language: str = ""                # decides how the paper's exact match compares (see squad_metric)
 
 
 # ---------------------------------------------------------------- data
 
-def read_squad_json(path: str | Path, limit: int | None = None) -> list[QaExample]:
+def read_squad_json(path: str | Path, limit: int | None = None, language: str = "") -> list[QaExample]:
     """The questions of a SQuAD-format JSON file; errors name file and JSON location."""
     path = Path(path)
     if not path.is_file():
@@ -84,13 +107,14 @@ def read_squad_json(path: str | Path, limit: int | None = None) -> list[QaExampl
                     or not isinstance(paragraph.get("qas"), list):
                 raise DataError(f"{where}: expected 'context' text and a 'qas' list", path)
             for q, qa in enumerate(paragraph["qas"]):
-                examples.append(_squad_example(qa, paragraph["context"], path, f"{where}.qas[{q}]"))
+                examples.append(_squad_example(qa, paragraph["context"], path, f"{where}.qas[{q}]",
+                                               language))
                 if limit is not None and len(examples) >= limit:
                     return examples
     return examples
 
 
-def _squad_example(qa: Any, context: str, path: object, where: str) -> QaExample:
+def _squad_example(qa: Any, context: str, path: object, where: str, language: str = "") -> QaExample:
     if not isinstance(qa, dict) or not isinstance(qa.get("question"), str) or not qa["question"].strip():
         raise DataError(f"{where}: expected a non-empty 'question'", path)
     answers = qa.get("answers")
@@ -104,7 +128,8 @@ def _squad_example(qa: Any, context: str, path: object, where: str) -> QaExample
         texts.append(answer["text"])
         starts.append(answer_start(context, answer["text"], answer["answer_start"], path,
                                    f"{where}.answers[{n}]"))
-    return QaExample(str(qa.get("id", where)), qa["question"], context, tuple(texts), tuple(starts))
+    return QaExample(str(qa.get("id", where)), qa["question"], context, tuple(texts), tuple(starts),
+                     language)
 
 
 def answer_start(context: str, text: str, start: int, path: object, where: str) -> int:
@@ -139,10 +164,6 @@ class QaWindows:
     context_offsets: list[list[tuple[int, int] | None]]  # character span per token, None outside the context
 
 
-def _option(settings: FinetuneSettings, name: str, default: int) -> int:
-    return int(settings.extra.get(name, default))
-
-
 def cut_question(tokenizer: Any, question: str, budget: int) -> str:
     """``question`` cut to at most ``budget`` tokens (at a token's end)."""
     question = question.lstrip()   # leading spaces only make windows shorter
@@ -155,16 +176,21 @@ def cut_question(tokenizer: Any, question: str, budget: int) -> str:
     return question
 
 
-def qa_windows(examples: Sequence[QaExample], tokenizer: Any, max_length: int,
-               settings: FinetuneSettings) -> QaWindows:
-    stride = _option(settings, "doc_stride", DEFAULT_DOC_STRIDE)
+def qa_windows(examples: Sequence[QaExample], tokenizer: Any, max_length: int, stride: int,
+               max_query_length: int | None = MAX_QUERY_LENGTH) -> QaWindows:
+    """Windows of ``max_length`` tokens overlapping by ``stride``; questions cut to fit.
+
+    ``max_query_length``: the most tokens a question keeps (None: as many
+    as a window leaves room for).
+    """
     specials = tokenizer.num_special_tokens_to_add(pair=True)
     # the tokenizer needs more context room than the stride in every window
-    budget = min(_option(settings, "max_query_length", DEFAULT_MAX_QUERY_LENGTH),
-                 max_length - specials - stride - 1)
+    budget = max_length - specials - stride - 1
+    if max_query_length is not None:
+        budget = min(max_query_length, budget)
     if budget < 1:
-        raise SpecError(f"finetune: max_length {max_length} with doc_stride {stride} leaves no room for a "
-                        f"question (doc_stride must stay below max_length - {specials + 1})")
+        raise SpecError(f"finetune: a window of {max_length} tokens overlapping by {stride} leaves no room "
+                        f"for a question (the stride must stay below the window length - {specials + 1})")
     questions = [cut_question(tokenizer, e.question, budget) for e in examples]
     encoded = tokenizer(questions, [e.context for e in examples], truncation="only_second",
                         max_length=max_length, stride=stride, return_overflowing_tokens=True,
@@ -193,7 +219,7 @@ def answer_positions(offsets: Sequence[tuple[int, int] | None], start_char: int,
 def best_span(start_logits: Sequence[float], end_logits: Sequence[float],
               offsets: Sequence[tuple[int, int] | None], n_best: int,
               max_answer_length: int) -> tuple[float, int, int] | None:
-    """(score, start token, end token) of the best span inside the context, or None."""
+    """``n_best`` selection: (start + end logit, start token, end token) of the best span, or None."""
     starts = sorted(range(len(start_logits)), key=lambda i: -start_logits[i])[:n_best]
     ends = sorted(range(len(end_logits)), key=lambda i: -end_logits[i])[:n_best]
     best = None
@@ -205,6 +231,39 @@ def best_span(start_logits: Sequence[float], end_logits: Sequence[float],
             if best is None or score > best[0]:
                 best = (score, s, e)
     return best
+
+
+def pipeline_span(start_logits: torch.Tensor, end_logits: torch.Tensor,
+                  offsets: Sequence[tuple[int, int] | None], cls_position: int | None,
+                  max_answer_length: int) -> tuple[float, int, int] | None:
+    """``pipeline`` selection: (p(start) x p(end), start token, end token) of the best span, or None.
+
+    The softmax runs over the context tokens and the CLS token, whose
+    probability is then dropped, as in the question-answering pipeline;
+    ties go to the earliest start, then the earliest end.
+    """
+    context = torch.tensor([o is not None for o in offsets])
+    if not context.any():
+        return None
+    allowed = context.clone()
+    if cls_position is not None:
+        allowed[cls_position] = True
+
+    def probabilities(logits: torch.Tensor) -> torch.Tensor:
+        logits = logits.double().masked_fill(~allowed, float("-inf"))
+        return torch.softmax(logits, dim=0).masked_fill(~context, 0.0)
+
+    start, end = probabilities(start_logits), probabilities(end_logits)
+    scores = start[:, None] * end[None, :]
+    length = len(offsets)
+    # start <= end < start + max_answer_length
+    band = torch.ones(length, length, dtype=torch.bool).triu().tril(max_answer_length - 1)
+    scores = scores.masked_fill(~band, -1.0)
+    flat = int(torch.argmax(scores))   # the first maximum in (start, end) order
+    s, e = divmod(flat, length)
+    if scores[s, e] < 0 or offsets[s] is None or offsets[e] is None:
+        return None
+    return float(scores[s, e]), s, e
 
 
 # ---------------------------------------------------------------- task
@@ -221,12 +280,17 @@ class QaTask(Task):
         files = qa_files(path, language, split) if path.is_dir() else [path]
         examples: list[QaExample] = []
         for file in files:
-            examples.extend(read_squad_json(file, None if limit is None else limit - len(examples)))
+            examples.extend(read_squad_json(file, None if limit is None else limit - len(examples),
+                                            language))
             if limit is not None and len(examples) >= limit:
                 break
         if not examples:
             raise DataError("no question in SQuAD data", source)
         return examples
+
+    def setting(self, settings: FinetuneSettings, name: str) -> Any:
+        """A QA setting of ``settings.extra``, else the task's default."""
+        return settings.extra.get(name, self.definition.defaults[name])
 
     def build_head(self, hidden_size: int, dropout: float) -> nn.Module:
         # start and end logits per token; no dropout, like BERT's QA head
@@ -234,7 +298,8 @@ class QaTask(Task):
 
     def features(self, examples: Sequence[QaExample], tokenizer: Any,
                  settings: FinetuneSettings) -> list[dict[str, Any]]:
-        windows = qa_windows(examples, tokenizer, settings.max_length, settings)
+        windows = qa_windows(examples, tokenizer, settings.max_length,
+                             int(self.setting(settings, "doc_stride")))
         result = []
         for feature, index, offsets in zip(windows.features, windows.example_index,
                                            windows.context_offsets):
@@ -259,9 +324,15 @@ class QaTask(Task):
     def predict(self, model: TaskModel, tokenizer: Any, examples: Sequence[QaExample],
                 settings: FinetuneSettings, device: torch.device) -> list[str]:
         """The predicted answer text of every example ("" when no span qualifies)."""
-        windows = qa_windows(examples, tokenizer, settings.eval_max_length, settings)
-        n_best = _option(settings, "n_best", DEFAULT_N_BEST)
-        max_answer = _option(settings, "max_answer_length", DEFAULT_MAX_ANSWER_LENGTH)
+        selection = self.setting(settings, "span_selection")
+        if selection not in SPAN_SELECTIONS:
+            raise unknown_name("finetune.span_selection", selection, SPAN_SELECTIONS)
+        pipeline = selection == "pipeline"
+        windows = qa_windows(examples, tokenizer, settings.eval_max_length,
+                             int(self.setting(settings, "eval_doc_stride")),
+                             None if pipeline else MAX_QUERY_LENGTH)
+        n_best = int(self.setting(settings, "n_best"))
+        max_answer = int(self.setting(settings, "max_answer_length"))
         best: list[tuple[float, int, int, int] | None] = [None] * len(examples)
         was_training = model.training
         model.eval()
@@ -273,9 +344,17 @@ class QaTask(Task):
                 for row, feature in enumerate(chunk):
                     window = first + row
                     length = len(feature["input_ids"])
-                    span = best_span(logits[row, :length, 0].tolist(), logits[row, :length, 1].tolist(),
-                                     windows.context_offsets[window], n_best, max_answer)
+                    offsets = windows.context_offsets[window]
+                    if pipeline:
+                        ids = feature["input_ids"]
+                        cls = ids.index(tokenizer.cls_token_id) if tokenizer.cls_token_id in ids else None
+                        span = pipeline_span(logits[row, :length, 0], logits[row, :length, 1], offsets,
+                                             cls, max_answer)
+                    else:
+                        span = best_span(logits[row, :length, 0].tolist(), logits[row, :length, 1].tolist(),
+                                         offsets, n_best, max_answer)
                     index = windows.example_index[window]
+                    # strictly better: on a tie the earlier window keeps its span
                     if span is not None and (best[index] is None or span[0] > best[index][0]):
                         best[index] = (*span, window)
         finally:
@@ -295,12 +374,13 @@ class QaTask(Task):
         predicted = self.predict(model, tokenizer, examples, settings, device)
         # keyed by position: ids are not unique across every SQuAD-shaped file
         gold = {str(i): e.answers for i, e in enumerate(examples)}
-        return squad_scores(gold, {str(i): p for i, p in enumerate(predicted)})
+        english = bool(examples) and all(e.language == SOURCE_LANGUAGE for e in examples)
+        return qa_metrics(gold, {str(i): p for i, p in enumerate(predicted)}, english)
 
 
-def _hub_examples(source: str, language: str, split: str, limit: int | None) -> list[QaExample]:
-    from trainables.hub import load_hub_split
-
+def hub_dataset(source: str, language: str, split: str) -> tuple[str, str | None, str]:
+    """(dataset id, config, split) of a QA Hub source: SQuAD for English training,
+    XQuAD (config ``xquad.<lang>``) otherwise; ``test`` reads ``validation``."""
     hub = parse_hub_source(source)
     if hub.dataset_id is None:
         english_train = language == "en" and split == "train"
@@ -312,7 +392,13 @@ def _hub_examples(source: str, language: str, split: str, limit: int | None) -> 
             config = hub.config
         else:
             config = f"xquad.{language}" if dataset_id == EVAL_DATASET else None
-    hub_split = "validation" if split == "test" else split
+    return dataset_id, config, "validation" if split == "test" else split
+
+
+def _hub_examples(source: str, language: str, split: str, limit: int | None) -> list[QaExample]:
+    from trainables.hub import load_hub_split
+
+    dataset_id, config, hub_split = hub_dataset(source, language, split)
     dataset = load_hub_split(dataset_id, config, hub_split)
     where = f"{dataset_id}" + (f"/{config}" if config else "") + f"/{hub_split}"
     examples = []
@@ -321,7 +407,7 @@ def _hub_examples(source: str, language: str, split: str, limit: int | None) -> 
         qa = {"id": row.get("id", str(number)), "question": row["question"],
               "answers": [{"text": t, "answer_start": s}
                           for t, s in zip(answers["text"], answers["answer_start"])]}
-        examples.append(_squad_example(qa, row["context"], where, f"row {number}"))
+        examples.append(_squad_example(qa, row["context"], where, f"row {number}", language))
         if limit is not None and len(examples) >= limit:
             break
     return examples

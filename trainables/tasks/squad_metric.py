@@ -1,12 +1,27 @@
-"""Exact match and F1 exactly as the official SQuAD v1.1 evaluation script defines them.
+"""QA scores: the official SQuAD v1.1 definitions, and the AlignFreeze paper's.
 
-``normalize_answer``, ``exact_match_score`` and ``f1_score`` follow
-``evaluate-v1.1.py`` line for line: lower-case, drop ASCII punctuation,
-drop the articles a/an/the, collapse whitespace; F1 over whitespace
-tokens of the normalised strings; each question scores the maximum over
-its gold answers; the dataset score is the mean over questions. XQuAD is
-scored with this same script. Scores here are fractions in [0, 1] (the
-script prints percentages).
+Official (``f1``, ``exact_match``): ``normalize_answer``,
+``exact_match_score`` and ``f1_score`` follow ``evaluate-v1.1.py`` line for
+line: lower-case, drop ASCII punctuation, drop the articles a/an/the,
+collapse whitespace; F1 over whitespace tokens of the normalised strings
+(a multiset overlap); each question scores the maximum over its gold
+answers; the dataset score is the mean over questions. XQuAD is usually
+scored with this same script.
+
+The paper's (``f1_paper``, ``exact_match_paper``), as the reference's
+``evaluate_xquad`` computes them, and as its result files report them:
+
+* only the first gold answer counts;
+* F1 over the same normalised tokens, but with a *set* overlap (a word
+  repeated in both strings counts once, its repeats still count in the
+  lengths), and 2PR / max(1, P + R): when P + R < 1 the score is 2PR,
+  below the harmonic mean; if either side normalises to nothing, 1 when
+  both do, else 0;
+* exact match is raw string equality (no normalisation at all) on the
+  target languages, and equality of the normalised strings on English.
+
+Scores here are fractions in [0, 1] (the script prints percentages). A
+question without a prediction scores 0 under both definitions.
 """
 
 from __future__ import annotations
@@ -48,6 +63,54 @@ def metric_max_over_ground_truths(metric: Callable[[str, str], float], predictio
     if not ground_truths:
         raise ValueError("a question without gold answers cannot be scored")
     return max(metric(prediction, truth) for truth in ground_truths)
+
+
+def paper_f1_score(prediction: str, ground_truth: str) -> float:
+    """The reference's F1: set overlap, divided by max(1, P + R)."""
+    prediction_tokens = normalize_answer(prediction).split()
+    truth_tokens = normalize_answer(ground_truth).split()
+    if not prediction_tokens or not truth_tokens:
+        return float(prediction_tokens == truth_tokens)
+    same = len(set(prediction_tokens) & set(truth_tokens))
+    precision = same / len(prediction_tokens)
+    recall = same / len(truth_tokens)
+    return 2 * precision * recall / max(1.0, precision + recall)
+
+
+def paper_exact_match_score(prediction: str, ground_truth: str, normalised: bool) -> float:
+    """The reference's exact match: raw equality, or equality after normalisation (English)."""
+    if normalised:
+        return exact_match_score(prediction, ground_truth)
+    return float(prediction == ground_truth)
+
+
+def paper_scores(gold: Mapping[str, Sequence[str]], predictions: Mapping[str, str],
+                 english: bool) -> dict[str, float]:
+    """Mean ``f1_paper`` and ``exact_match_paper`` over the questions of ``gold``.
+
+    ``english``: the questions are the source language's, whose exact match
+    the reference normalises; on any other language it compares raw text.
+    """
+    if not gold:
+        return {"f1_paper": float("nan"), "exact_match_paper": float("nan")}
+    exact = f1 = 0.0
+    for question_id, truths in gold.items():
+        if not truths:
+            raise ValueError("a question without gold answers cannot be scored")
+        if question_id not in predictions:
+            continue
+        prediction = predictions[question_id]
+        f1 += paper_f1_score(prediction, truths[0])
+        exact += paper_exact_match_score(prediction, truths[0], normalised=english)
+    return {"f1_paper": f1 / len(gold), "exact_match_paper": exact / len(gold)}
+
+
+def qa_metrics(gold: Mapping[str, Sequence[str]], predictions: Mapping[str, str],
+               english: bool) -> dict[str, float]:
+    """Every QA metric of a trial: the paper's two, then the official two."""
+    official = squad_scores(gold, predictions)
+    return {**paper_scores(gold, predictions, english),
+            "f1": official["f1"], "exact_match": official["exact_match"]}
 
 
 def squad_scores(gold: Mapping[str, Sequence[str]], predictions: Mapping[str, str]) -> dict[str, float]:
