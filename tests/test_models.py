@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import torch
 
 from trainables.errors import SpecError
 from trainables.models import encoder_layout, load_encoder, model_num_blocks
@@ -78,3 +79,46 @@ def test_unknown_model_fails_fast_with_one_line():
         model_num_blocks("no-such-org/no-such-model")
     assert "\n" not in str(error.value)
     assert time.perf_counter() - started < 15
+
+
+def test_mbert_pooler_is_loaded_from_the_checkpoint_only_when_asked():
+    """NLI classifies from BERT's pretrained pooler (as BertForSequenceClassification); other tasks load none."""
+    from safetensors.torch import load_file
+
+    from trainables.tiny_models import tiny_model_dir
+
+    saved = load_file(str(tiny_model_dir("tiny-mbert") / "model.safetensors"))
+    encoder, _ = load_encoder("tiny-mbert", pooler=True)
+    assert torch.equal(encoder.pooler.dense.weight.detach(), saved["pooler.dense.weight"])
+    assert torch.equal(encoder.pooler.dense.bias.detach(), saved["pooler.dense.bias"])
+    assert load_encoder("tiny-mbert")[0].pooler is None
+    # XLM-R's and DistilBERT's sentence classifiers use no pooler: none is loaded
+    assert load_encoder("tiny-xlmr", pooler=True)[0].pooler is None
+    assert not hasattr(load_encoder("tiny-distilmbert", pooler=True)[0], "pooler")
+
+
+def test_a_bert_checkpoint_without_pooler_weights_is_refused_when_the_pooler_is_needed(tmp_path):
+    from transformers import BertConfig, BertModel
+
+    from trainables.tiny_models import mbert_tokenizer
+
+    BertModel(BertConfig(vocab_size=MBERT_VOCAB_SIZE, hidden_size=8, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=16), add_pooling_layer=False).save_pretrained(tmp_path)
+    mbert_tokenizer().save_pretrained(tmp_path)
+    with pytest.raises(SpecError, match="has no pretrained pooler weights") as error:
+        load_encoder(str(tmp_path), pooler=True)
+    assert "\n" not in str(error.value)
+    assert load_encoder(str(tmp_path))[0].pooler is None   # PoS, NER, QA do not need it
+
+
+@pytest.mark.parametrize("config, expected", [
+    ({"model_type": "bert", "classifier_dropout": 0.3, "hidden_dropout_prob": 0.1}, 0.3),
+    ({"model_type": "bert", "classifier_dropout": None, "hidden_dropout_prob": 0.0}, 0.0),
+    ({"model_type": "distilbert", "dropout": 0.15, "seq_classif_dropout": 0.2}, 0.15),
+])
+def test_head_dropout_is_the_one_transformers_token_heads_use(config, expected):
+    from types import SimpleNamespace
+
+    from trainables.models import dropout_rate
+
+    assert dropout_rate(SimpleNamespace(config=SimpleNamespace(**config))) == expected

@@ -57,7 +57,7 @@ FINETUNE = {
     "learning_rate": 2.0e-3,
     "max_train_examples": 32,
     "max_eval_examples": 20,
-    "qa": {"max_length": 128, "eval_max_length": 128, "doc_stride": 32},
+    "qa": {"max_length": 128, "eval_max_length": 128, "doc_stride": 32, "eval_doc_stride": 32},
 }
 
 

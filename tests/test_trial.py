@@ -9,7 +9,7 @@ from orchestrator.experiment import experiment_from_dict
 from trainables.checkpoint_layout import checkpoint_phase
 from trainables.trial import CHECKPOINT_FILE, run_trial
 
-from trial_fixtures import small_pos_experiment
+from trial_fixtures import small_nli_experiment, small_pos_experiment
 
 pytestmark = pytest.mark.slow
 
@@ -40,6 +40,10 @@ def test_same_seed_same_metrics_and_a_complete_report():
     assert {"torch", "transformers"} <= set(provenance["versions"])
     assert {"realign_s", "finetune_s", "evaluate_s", "total_s"} <= set(provenance["timings"])
     assert provenance["realignment_corpus"]["ru"]["pairs"] > 0
+    # the paper's settings, recorded: hidden state L-1 of the 4 blocks, one mean over the queries
+    assert (provenance["realign_layer"], provenance["realign_hidden_state"]) == ("penultimate", 3)
+    assert provenance["realign_loss_reduction"] == "queries"
+    assert provenance["realignment_corpus"]["ru"]["pretokenizer"] == "reference"
 
 
 def test_baseline_skips_realignment():
@@ -79,6 +83,32 @@ def test_phases_are_checkpointed_and_a_crashed_trial_resumes_to_the_same_metrics
     assert resumed["metrics"] == uninterrupted["metrics"]
     assert resumed["english"] == uninterrupted["english"]
     assert resumed["provenance"]["realign_steps"] == uninterrupted["provenance"]["realign_steps"]
+
+
+def crash_after_first_epoch(spec, root):
+    """Run ``spec`` until its first fine-tuning checkpoint; return that checkpoint's directory."""
+    class Crash(Exception):
+        pass
+
+    def crash(metrics, directory):
+        if metrics["phase"] == "finetune":
+            raise Crash()
+
+    with pytest.raises(Crash):
+        run_trial(spec, checkpoint_root=root, on_checkpoint=crash, log=quiet)
+    return root / "finetune"
+
+
+@pytest.mark.parametrize("experiment, strategy, schedule", [
+    (small_pos_experiment, "front", "during"),   # the realignment batches continue where they stopped
+    (small_nli_experiment, "full", "before"),    # mBERT's pretrained pooler in the encoder's checkpoint
+])
+def test_resumed_trial_continues_the_same_random_streams(tmp_path, experiment, strategy, schedule):
+    [spec] = experiment_from_dict(experiment(strategies=[strategy], schedules=[schedule])).trials
+    uninterrupted = run_trial(spec, log=quiet)
+    resumed = run_trial(spec, resume_from=crash_after_first_epoch(spec, tmp_path), log=quiet)
+    assert resumed["metrics"] == uninterrupted["metrics"]
+    assert resumed["english"] == uninterrupted["english"]
 
 
 def test_resume_after_realignment_skips_realignment(tmp_path):
@@ -123,6 +153,8 @@ def test_during_schedule_with_partial_freeze(monkeypatch):
     spec = trial("front", schedule="during")
     result = run_trial(spec, log=quiet)
     assert result["provenance"]["realign_steps"] == result["provenance"]["finetune_steps"] == 6
+    assert (result["provenance"]["realign_layer"], result["provenance"]["realign_hidden_state"]) == \
+        ("penultimate", 3)
     assert len(calls) == 6, "one realignment batch per fine-tuning optimizer step"
     assert all(c and all(n.startswith("encoder.layer.0.") or n.startswith("encoder.layer.1.") for n in c)
                for c in calls)
@@ -140,7 +172,7 @@ def test_realignment_gradient_does_not_reach_frozen_blocks_during_fine_tuning(mb
     torch.manual_seed(0)
     encoder = BertModel(BertConfig(vocab_size=len(mbert_tokenizer), hidden_size=8, num_hidden_layers=2,
                                    num_attention_heads=2, intermediate_size=16), add_pooling_layer=False)
-    settings = RealignSettings(batch_size=1, projection=False)
+    settings = RealignSettings(batch_size=1, projection=False, layer="last")   # block 1 takes part
     stream = RealignmentStream({"fr": [AlignedPair("fr", ("a", "cat"), ("un", "chat"), ((1, 1), (0, 0)))]},
                                mbert_tokenizer, settings, seed=0)
     names = frozen_parameter_names(encoder, "front")

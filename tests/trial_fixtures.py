@@ -23,3 +23,13 @@ def small_pos_experiment(**overrides: Any) -> dict[str, Any]:
     raw["seeds"] = [3]
     raw.update(overrides)
     return raw
+
+
+def small_nli_experiment(**overrides: Any) -> dict[str, Any]:
+    """The same grid on NLI (bundled XNLI slices): tiny-mBERT's head reads its pretrained pooler."""
+    raw = small_pos_experiment()
+    raw["tasks"] = ["nli"]
+    raw["data"] = {"nli": {"train": "bundled:xnli/dev-en.first500.tsv", "eval": "bundled:xnli"}}
+    raw["finetune"]["max_eval_examples"] = 30
+    raw.update(overrides)
+    return raw

@@ -57,8 +57,37 @@ def hidden_size(encoder: nn.Module) -> int:
 
 
 def dropout_rate(encoder: nn.Module) -> float:
+    """Dropout before a new head, as the Hugging Face token-classification heads take it.
+
+    BERT / XLM-R: ``classifier_dropout`` when set, else ``hidden_dropout_prob``;
+    DistilBERT: ``dropout``. (Sentence-pair heads: see ``tasks.nli``.)
+    """
     config = encoder.config
-    return float(getattr(config, "hidden_dropout_prob", None) or getattr(config, "dropout", 0.1))
+    for name in ("classifier_dropout", "hidden_dropout_prob", "dropout"):
+        value = getattr(config, name, None)
+        if value is not None:
+            return float(value)
+    return 0.1
+
+
+def initializer_range(encoder: nn.Module) -> float:
+    return float(getattr(encoder.config, "initializer_range", None) or 0.02)
+
+
+def initialise_new_head(head: nn.Module, std: float) -> nn.Module:
+    """Initialise a new head's linear layers as Hugging Face does a head absent from a checkpoint.
+
+    Weights from N(0, std) (``initializer_range``), biases zero: what
+    ``*ForTokenClassification`` / ``*ForSequenceClassification`` /
+    ``*ForQuestionAnswering`` give their new layers, so the reference's
+    heads start from the same distribution.
+    """
+    for module in head.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+    return head
 
 
 def resolve_model_location(name: str) -> str:
@@ -73,22 +102,32 @@ def resolve_model_location(name: str) -> str:
     return name
 
 
-def load_encoder(name: str) -> tuple[nn.Module, Any]:
-    """(encoder without task head, fast tokenizer) for a model name, in train mode."""
+def load_encoder(name: str, pooler: bool = False) -> tuple[nn.Module, Any]:
+    """(encoder without task head, fast tokenizer) for a model name, in train mode.
+
+    ``pooler``: keep a BERT model's pretrained pooler (dense + tanh on
+    [CLS]), which ``BertForSequenceClassification`` classifies from; a
+    checkpoint without its weights is refused rather than given a random
+    one. Otherwise no pooler is loaded: token and span heads read the hidden
+    states, and the XLM-R and DistilBERT sequence classifiers use none.
+    """
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
     quiet_transformers()
     location = resolve_model_location(name)
     try:
         config = AutoConfig.from_pretrained(location, trust_remote_code=False)
-        # The pooler is never used (heads read the hidden states); leaving it
-        # out avoids a randomly initialised, unused module.
-        extra = {"add_pooling_layer": False} if config.model_type in ("bert", "xlm-roberta") else {}
+        keep_pooler = pooler and config.model_type == "bert"
+        extra = ({"add_pooling_layer": keep_pooler} if config.model_type in ("bert", "xlm-roberta") else {})
         tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=False)
-        encoder = AutoModel.from_pretrained(location, trust_remote_code=False, **extra)
+        encoder, loading = AutoModel.from_pretrained(location, trust_remote_code=False,
+                                                     output_loading_info=True, **extra)
     except (OSError, ValueError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise SpecError(f"cannot load model {name!r}: {first[:200]}") from None
+    if keep_pooler and any(key.startswith("pooler.") for key in loading.get("missing_keys", ())):
+        raise SpecError(f"model {name!r} has no pretrained pooler weights (pooler.dense.*), which the "
+                        f"sentence-pair head of a BERT model classifies from")
     encoder_layout(encoder)   # refuse unknown layouts before any training
     if not getattr(tokenizer, "is_fast", False):
         raise SpecError(f"model {name!r} has no fast tokenizer (needed for word alignment)")
@@ -104,6 +143,18 @@ def quiet_transformers() -> None:
     transformers.logging.disable_progress_bar()
 
 
+# Blocks of the paper's Hub models, for validating a grid where their configs
+# cannot be fetched (no network, nothing cached).
+PAPER_MODEL_BLOCKS: dict[str, int] = {
+    "bert-base-multilingual-cased": 12,
+    "google-bert/bert-base-multilingual-cased": 12,
+    "distilbert-base-multilingual-cased": 6,
+    "distilbert/distilbert-base-multilingual-cased": 6,
+    "xlm-roberta-base": 12,
+    "FacebookAI/xlm-roberta-base": 12,
+}
+
+
 def model_num_blocks(name: str) -> int:
     """Number of transformer blocks, from the model's config only (no weights loaded)."""
     from transformers import AutoConfig
@@ -113,6 +164,8 @@ def model_num_blocks(name: str) -> int:
     try:
         config = AutoConfig.from_pretrained(location, trust_remote_code=False)
     except (OSError, ValueError) as error:
+        if name in PAPER_MODEL_BLOCKS:     # a dry run of the paper's grid validates offline
+            return PAPER_MODEL_BLOCKS[name]
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise SpecError(f"unknown model {name!r}: {first[:200]}") from None
     blocks = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layers", None)

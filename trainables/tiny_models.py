@@ -4,7 +4,8 @@ Built from config with a fixed seed and saved once under the cache (a
 locked, atomic build), then loaded like any local model directory.
 
 - ``tiny-mbert``: BERT layout, 4 blocks of width 128, the real mBERT
-  WordPiece vocabulary (119,547 entries, cased).
+  WordPiece vocabulary (119,547 entries, cased), and a pooler (which the
+  sentence-pair head of a BERT model reads, as from mBERT's checkpoint).
 - ``tiny-distilmbert``: DistilBERT layout, 2 blocks (half of tiny-mbert),
   same vocabulary.
 - ``tiny-xlmr``: XLM-R layout, 4 blocks of width 128, a Unigram
@@ -22,7 +23,10 @@ from trainables.bundled import bundled_path
 
 MBERT_VOCAB_SIZE = 119_547
 TINY_SEED = 1234
-TINY_VERSION = "v2"   # bump when a definition below changes: the cache key follows
+# Bump a model's version when its definition below changes: the cache key
+# follows, so an old cached build is never loaded in its place.
+TINY_VERSIONS = {"tiny-mbert": "v3",        # v3: saved with a pooler, as mBERT is
+                 "tiny-distilmbert": "v2", "tiny-xlmr": "v2"}
 TINY_MODELS = ("tiny-mbert", "tiny-distilmbert", "tiny-xlmr")
 XLMR_VOCAB_SIZE = 8000
 
@@ -34,7 +38,7 @@ def tiny_model_dir(name: str) -> Path:
         raise ValueError(f"not a tiny model: {name}")
     builders = {"tiny-mbert": _build_tiny_mbert, "tiny-distilmbert": _build_tiny_distilmbert,
                 "tiny-xlmr": _build_tiny_xlmr}
-    return cached_directory("tiny-models", f"{name}-{TINY_VERSION}", builders[name])
+    return cached_directory("tiny-models", f"{name}-{TINY_VERSIONS[name]}", builders[name])
 
 
 def mbert_tokenizer():
@@ -65,7 +69,10 @@ def _build_tiny_mbert(directory: Path) -> None:
     _seeded()
     config = BertConfig(vocab_size=MBERT_VOCAB_SIZE, num_hidden_layers=4, max_position_embeddings=512,
                         **_WIDTH)
-    BertModel(config, add_pooling_layer=False).save_pretrained(directory)
+    without_pooler = BertModel(config, add_pooling_layer=False)   # the weights of v2, unchanged
+    model = BertModel(config)
+    model.load_state_dict(without_pooler.state_dict(), strict=False)   # the pooler keeps its own init
+    model.save_pretrained(directory)
     mbert_tokenizer().save_pretrained(directory)
 
 

@@ -111,11 +111,11 @@ class TrialRunner:
         self.device = select_device(spec.device)
         self.autocast_dtype = torch.bfloat16 if spec.precision == "bf16" else None
         seed_everything(spec.seed)
-        self.encoder, self.tokenizer = load_encoder(spec.model)
+        self.task = get_task(spec.task).load()
+        self.encoder, self.tokenizer = load_encoder(spec.model, pooler=self.task.pretrained_pooler)
         self.encoder.to(self.device)
         self.num_blocks = encoder_layout(self.encoder).num_blocks
         self.xlmr = is_xlmr(self.encoder)
-        self.task = get_task(spec.task).load()
         self.settings = finetune_settings(spec, self.xlmr)
         self.realign = realign_settings(spec, self.xlmr)
         started = time.perf_counter()
@@ -140,6 +140,7 @@ class TrialRunner:
 
     def _realignment_stream(self):
         from trainables.realignment.corpus import realignment_pairs
+        from trainables.realignment.pretokenization import DEFAULT_PRETOKENIZER
         from trainables.realignment.realigner import RealignmentStream
 
         realignment = self.spec.realignment
@@ -149,7 +150,8 @@ class TrialRunner:
             realignment["languages"], realignment["parallel"], self.spec.aligner,
             dictionaries=realignment.get("dictionaries"), alignments=realignment.get("alignments"),
             aligner_settings=realignment.get("aligner_settings"), max_pairs=self.realign.max_pairs,
-            encoder=(self.encoder, self.tokenizer), report=report)
+            encoder=(self.encoder, self.tokenizer), report=report,
+            pretokenizer=realignment.get("pretokenizer", DEFAULT_PRETOKENIZER))
         stream = RealignmentStream(pairs, self.tokenizer, self.realign, self.spec.seed)
         self.timings["align_s"] = time.perf_counter() - started
         self.stats["realignment_corpus"] = report
@@ -157,11 +159,12 @@ class TrialRunner:
 
     # ------------------------------------------------------------ checkpoints
     def _save(self, directory: Path, phase: Phase, state: dict[str, Any]) -> None:
+        from trainables import random_state
         from trainables.artifacts import atomic_directory
 
         with atomic_directory(directory) as tmp:
             torch.save({"spec_key": self.spec.key, "phase": phase.name, "epoch": phase.epoch,
-                        "rng": torch.get_rng_state(), "stats": self.stats, "timings": self.timings,
+                        "rng": random_state.capture(), "stats": self.stats, "timings": self.timings,
                         **state}, tmp / CHECKPOINT_FILE)
             (tmp / PHASE_FILE).write_text(json.dumps({
                 "trial_id": self.spec.trial_id, "phase": phase.name, "epoch": phase.epoch,
@@ -169,6 +172,8 @@ class TrialRunner:
                 "saved": datetime.now(timezone.utc).isoformat(timespec="seconds")}), encoding="utf-8")
 
     def _load(self, directory: Path) -> dict[str, Any]:
+        # Tensors go straight to the trial's device; the generator states are
+        # plain bytes (``random_state``), which no map_location moves.
         state = torch.load(Path(directory) / CHECKPOINT_FILE, map_location=self.device, weights_only=False)
         if state["spec_key"] != self.spec.key:
             raise SpecError(f"checkpoint {directory} belongs to another trial spec")
@@ -239,18 +244,18 @@ class TrialRunner:
                   checkpoint: Callable[..., None]):
         from transformers import get_linear_schedule_with_warmup
 
+        from trainables import random_state
         from trainables.freezing import frozen
-        from trainables.models import dropout_rate, hidden_size
         from trainables.optimizers import adam
-        from trainables.realignment.realigner import build_projection_head, realignment_loss
-        from trainables.tasks.base import TaskModel
+        from trainables.realignment.realigner import (build_projection_head, realignment_loss,
+                                                       realignment_provenance)
 
         spec, settings = self.spec, self.settings
         # The head's initialisation depends on the seed only, not on whether
         # realignment ran: baseline and realigned trials start from the same head.
         torch.manual_seed(spec.seed + 1)
-        dropout = float(spec.finetune.get("dropout", dropout_rate(self.encoder)))
-        model = TaskModel(self.encoder, self.task.build_head(hidden_size(self.encoder), dropout)).to(self.device)
+        dropout = spec.finetune.get("dropout")   # None: the architecture's own rate for this head
+        model = self.task.build_model(self.encoder, None if dropout is None else float(dropout)).to(self.device)
         during = spec.realigns and spec.schedule == "during"
         projection = build_projection_head(self.encoder, self.realign) if during else None
         if projection is not None:
@@ -262,6 +267,7 @@ class TrialRunner:
         stream = self._realignment_stream() if during else None
         if during:
             self.stats["realign_steps"] = self.finetune_steps
+            self.stats.update(realignment_provenance(self.encoder, self.realign, stream))
         first_epoch = 0
         if state is not None and phase.name == "finetune":
             model.load_state_dict(state["model"])
@@ -269,7 +275,7 @@ class TrialRunner:
             scheduler.load_state_dict(state["scheduler"])
             if projection is not None:
                 projection.load_state_dict(state["projection"])
-            torch.set_rng_state(state["rng"])
+            random_state.restore(state["rng"])
             first_epoch = phase.epoch + 1
             if stream is not None:
                 stream.skip(first_epoch * self.steps_per_epoch)
@@ -300,7 +306,8 @@ class TrialRunner:
                             extra = realignment_loss(self.encoder, projection,
                                                      stream.next_batch().to(self.device), self.realign)
                         (self.realign.during_weight * extra).backward()
-                torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+                if settings.clip_grad_norm is not None:   # the reference clips nothing
+                    torch.nn.utils.clip_grad_norm_(parameters, settings.clip_grad_norm)
                 optimizer.step()
                 scheduler.step()
                 losses.append(float(loss.detach()))
@@ -320,8 +327,8 @@ class TrialRunner:
     def _evaluate(self, model) -> dict[str, dict[str, float]]:
         results = {}
         for language in (language_lists.SOURCE_LANGUAGE, *self.spec.languages):
-            examples = self.task.load_examples(self.spec.data["eval"][language], language, "test",
-                                               self.settings.max_eval_examples)
+            examples = self.task.evaluation_examples(self.spec.data["eval"][language], language,
+                                                     self.settings)
             results[language] = self.task.evaluate(model, self.tokenizer, examples, self.settings, self.device)
         return results
 

@@ -9,8 +9,8 @@ import torch
 from trainables.errors import DataError
 from trainables.tasks.base import FinetuneSettings
 from trainables.tasks.labels import NLI_LABELS
-from trainables.tasks.nli import (FirstTokenClassifier, NliExample, NliTask, accuracy, nli_files,
-                                  nli_label, pair_features)
+from trainables.tasks.nli import (FirstTokenClassifier, NliExample, NliTask, PooledOutputClassifier,
+                                  PreClassifierHead, accuracy, nli_files, nli_label, pair_features)
 from trainables.tasks.registry import get_task
 
 BUNDLED = Path(__file__).resolve().parents[2] / "trainables" / "bundled_data"
@@ -126,6 +126,126 @@ def test_head_reads_the_first_token():
     changed[:, 1:] = 0
     assert head(hidden).shape == (2, 3)
     assert torch.allclose(head(hidden), head(changed))
+
+
+# ---------------------------------------------------------------- each architecture's own head
+
+def tiny_encoder(architecture: str, **config):
+    """A small encoder of ``architecture``; BERT with its pooler, as load_encoder(pooler=True) gives it."""
+    from transformers import (BertConfig, BertModel, DistilBertConfig, DistilBertModel, XLMRobertaConfig,
+                              XLMRobertaModel)
+
+    torch.manual_seed(0)
+    if architecture == "bert":
+        return BertModel(BertConfig(vocab_size=60, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                                    intermediate_size=32, max_position_embeddings=40, **config))
+    if architecture == "xlmr":
+        return XLMRobertaModel(XLMRobertaConfig(vocab_size=60, hidden_size=16, num_hidden_layers=2,
+                                                num_attention_heads=2, intermediate_size=32,
+                                                max_position_embeddings=42, **config), add_pooling_layer=False)
+    return DistilBertModel(DistilBertConfig(vocab_size=60, dim=16, n_layers=2, n_heads=2, hidden_dim=32,
+                                            max_position_embeddings=40, **config))
+
+
+# transformers' class, where its encoder sits, and how our head's names map to its own
+HF_CLASSIFIERS = {
+    "bert": ("BertForSequenceClassification", "bert", PooledOutputClassifier, ""),
+    "xlmr": ("XLMRobertaForSequenceClassification", "roberta", FirstTokenClassifier, "classifier."),
+    "distilbert": ("DistilBertForSequenceClassification", "distilbert", PreClassifierHead, ""),
+}
+
+
+@pytest.mark.parametrize("architecture", sorted(HF_CLASSIFIERS))
+def test_sentence_pair_head_computes_what_transformers_classifier_does(task, architecture):
+    """Same weights in our model and in transformers' *ForSequenceClassification: same logits.
+
+    In train mode too, from the same seed: the dropouts sit at the same
+    places with the same rates (DistilBERT: seq_classif_dropout 0.2, not
+    its dropout 0.1).
+    """
+    import transformers
+
+    class_name, prefix, head_class, head_prefix = HF_CLASSIFIERS[architecture]
+    encoder = tiny_encoder(architecture)
+    ours = task.build_model(encoder)
+    assert type(ours.head) is head_class
+    expected_dropout = 0.2 if architecture == "distilbert" else 0.1
+    assert ours.head.dropout.p == expected_dropout
+    config = encoder.config
+    config.num_labels = len(NLI_LABELS)
+    reference = getattr(transformers, class_name)(config)
+    mapped = {(prefix + "." + name[len("encoder."):]) if name.startswith("encoder.")
+              else head_prefix + name[len("head."):]: value for name, value in ours.state_dict().items()}
+    reference.load_state_dict(mapped, strict=True)   # every parameter of each, one to one
+    inputs = {"input_ids": torch.tensor([[2, 17, 9, 33, 4, 3], [2, 8, 51, 3, 1, 1]]),
+              "attention_mask": torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]])}
+    for training in (False, True):
+        ours.train(training)
+        reference.train(training)
+        torch.manual_seed(11)
+        mine = ours(**inputs)
+        torch.manual_seed(11)
+        theirs = reference(**inputs).logits
+        assert mine.shape == (2, 3)
+        assert torch.allclose(mine, theirs, atol=1e-6), f"training={training}"
+
+
+@pytest.mark.parametrize("architecture", sorted(HF_CLASSIFIERS))
+def test_new_head_layers_are_initialised_as_transformers_does_and_deterministically(task, architecture):
+    encoder = tiny_encoder(architecture, initializer_range=0.5)
+    pooler = {k: v.clone() for k, v in encoder.state_dict().items() if k.startswith("pooler.")}
+    torch.manual_seed(4)
+    first = task.build_model(encoder).head
+    torch.manual_seed(4)
+    second = task.build_model(encoder).head
+    for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
+        assert torch.equal(a, b), name
+    linears = [m for m in first.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears
+    for layer in linears:
+        assert torch.all(layer.bias == 0)
+        # N(0, initializer_range); torch's default would give about 1/sqrt(3 * 16) = 0.14
+        assert 0.35 < float(layer.weight.detach().std()) < 0.65
+    # BERT's pooler belongs to the encoder, loaded from the checkpoint: never re-initialised
+    assert all(torch.equal(encoder.state_dict()[k], v) for k, v in pooler.items())
+    assert bool(pooler) == (architecture == "bert")
+
+
+def test_bert_head_without_the_pretrained_pooler_is_refused(task):
+    from transformers import BertConfig, BertModel
+
+    encoder = BertModel(BertConfig(vocab_size=60, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                   intermediate_size=32), add_pooling_layer=False)
+    with pytest.raises(ValueError, match="pretrained pooler"):
+        task.build_model(encoder)
+
+
+def test_explicit_dropout_replaces_the_architecture_rate(task):
+    assert task.build_model(tiny_encoder("distilbert"), dropout=0.3).head.dropout.p == 0.3
+    assert task.build_model(tiny_encoder("bert", classifier_dropout=0.25)).head.dropout.p == 0.25
+
+
+def test_realignment_never_changes_the_pooler(mbert_tokenizer, task):
+    """The pooler lies outside every block: no freezing spec names it, no realignment gradient reaches it."""
+    from trainables.freezing import frozen_parameter_names
+    from trainables.realignment.realigner import RealignmentStream, RealignSettings, realignment_loss
+    from trainables.realignment.word_pairs import AlignedPair
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    encoder = BertModel(BertConfig(vocab_size=len(mbert_tokenizer), hidden_size=8, num_hidden_layers=2,
+                                   num_attention_heads=2, intermediate_size=16))
+    assert not any(name.startswith("pooler.") for name in frozen_parameter_names(encoder, "range:0-3"))
+    before = encoder.pooler.dense.weight.detach().clone()
+    settings = RealignSettings(batch_size=1, projection=False, layer="last")
+    stream = RealignmentStream({"fr": [AlignedPair("fr", ("a", "cat"), ("un", "chat"), ((1, 1), (0, 0)))]},
+                               mbert_tokenizer, settings, seed=0)
+    optimizer = torch.optim.Adam(encoder.parameters(), lr=0.1)
+    realignment_loss(encoder, None, stream.next_batch(), settings).backward()
+    optimizer.step()
+    assert encoder.pooler.dense.weight.grad is None
+    assert torch.equal(encoder.pooler.dense.weight, before)
+    assert encoder.encoder.layer[1].output.dense.weight.grad is not None
 
 
 def test_accuracy():

@@ -2,7 +2,7 @@
 
 A task turns its data sources into examples, examples into model
 features, and owns its head, its loss and its metric. The encoder, the
-optimizer, the schedule and the loop are shared (``trainables.finetuning``).
+optimizer, the schedule and the loop are shared (``trainables.trial``).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ class FinetuneSettings:
     eval_max_length: int = 96       # evaluation windows
     warmup_ratio: float = 0.1
     weight_decay: float = 0.0
+    clip_grad_norm: float | None = None     # None: no clipping (the reference clips nothing)
     eval_batch_size: int = 64
     max_train_examples: int | None = None   # None: all
     max_eval_examples: int | None = None    # None: all, per language
@@ -36,7 +37,11 @@ class FinetuneSettings:
 
 
 class TaskModel(nn.Module):
-    """An encoder with a task head on its last hidden states."""
+    """An encoder with a task head on its last hidden states.
+
+    A head whose ``reads_pooled_output`` is true is given the encoder's
+    pooler output instead (BERT's sentence-pair classifier).
+    """
 
     def __init__(self, encoder: nn.Module, head: nn.Module):
         super().__init__()
@@ -47,8 +52,10 @@ class TaskModel(nn.Module):
                 token_type_ids: torch.Tensor | None = None, **_: Any) -> torch.Tensor:
         # segment ids of BERT sentence pairs (NLI, QA); XLM-R and DistilBERT take none
         extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
-        return self.head(hidden)
+        outputs = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **extra)
+        if getattr(self.head, "reads_pooled_output", False):
+            return self.head(outputs.pooler_output)
+        return self.head(outputs.last_hidden_state)
 
 
 class Task(ABC):
@@ -72,10 +79,28 @@ class Task(ABC):
         malformed file raises ``DataError`` with file and line.
         """
 
+    def evaluation_examples(self, source: str, language: str, settings: FinetuneSettings) -> list[Any]:
+        """The test examples of ``language`` as the trial scores them (NER re-segments Chinese)."""
+        return self.load_examples(source, language, "test", settings.max_eval_examples)
+
     # ---- model
+    # Whether the head classifies from a BERT encoder's pretrained pooler:
+    # the trial then loads the encoder with it (``models.load_encoder``).
+    pretrained_pooler: bool = False
+
     @abstractmethod
     def build_head(self, hidden_size: int, dropout: float) -> nn.Module:
         """A freshly initialised head for encoder states of ``hidden_size``."""
+
+    def build_model(self, encoder: nn.Module, dropout: float | None = None) -> TaskModel:
+        """``encoder`` with a new head, initialised as Hugging Face initialises a new head.
+
+        ``dropout``: None for the architecture's own rate (``models.dropout_rate``).
+        """
+        from trainables.models import dropout_rate, hidden_size, initialise_new_head, initializer_range
+
+        head = self.build_head(hidden_size(encoder), dropout_rate(encoder) if dropout is None else dropout)
+        return TaskModel(encoder, initialise_new_head(head, initializer_range(encoder)))
 
     @abstractmethod
     def features(self, examples: Sequence[Any], tokenizer: Any,

@@ -16,6 +16,10 @@ Labels are names (``entailment``, ``neutral``, ``contradiction``; XTREME's
 ``contradictory`` too) or ids in the order of ``labels.NLI_LABELS``, which
 is also the Hub datasets' order; ``-`` (MultiNLI's no-consensus mark) rows
 are skipped. Any other label is an error with file and line.
+
+The head is the encoder's own ``*ForSequenceClassification`` head, as the
+reference fine-tunes it: BERT classifies from its pretrained pooler,
+XLM-R with dense + tanh on <s>, DistilBERT with its pre-classifier.
 """
 
 from __future__ import annotations
@@ -131,22 +135,74 @@ def nli_files(directory: Path, language: str, split: str) -> list[Path]:
                     directory)
 
 
-class FirstTokenClassifier(nn.Module):
-    """BERT's pooler (dense + tanh on the first token) with dropout and a linear layer.
+# Sentence-pair heads: each architecture's own ``*ForSequenceClassification``
+# head, as the reference fine-tunes them (parameter names as in transformers).
 
-    Ours rather than the encoder's pooler, so that DistilBERT (no pooler) and
-    every other encoder get the same head.
+class PooledOutputClassifier(nn.Module):
+    """BERT's: dropout and a linear layer on the encoder's pretrained pooler output."""
+
+    reads_pooled_output = True   # TaskModel passes the pooler output, not the hidden states
+
+    def __init__(self, hidden_size: int, num_labels: int, dropout: float):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(hidden_size, num_labels)
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.dropout(pooled))
+
+
+class FirstTokenClassifier(nn.Module):
+    """XLM-R's (``RobertaClassificationHead``): dropout, dense + tanh, dropout, linear on <s>.
+
+    Also the head of any encoder with neither BERT's pooler nor DistilBERT's layout.
     """
 
     def __init__(self, hidden_size: int, num_labels: int, dropout: float):
         super().__init__()
         self.dense = nn.Linear(hidden_size, hidden_size)
         self.dropout = nn.Dropout(dropout)
+        self.out_proj = nn.Linear(hidden_size, num_labels)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        x = torch.tanh(self.dense(self.dropout(hidden[:, 0])))
+        return self.out_proj(self.dropout(x))
+
+
+class PreClassifierHead(nn.Module):
+    """DistilBERT's: pre-classifier (linear d -> d), ReLU, dropout, linear on [CLS]."""
+
+    def __init__(self, hidden_size: int, num_labels: int, dropout: float):
+        super().__init__()
+        self.pre_classifier = nn.Linear(hidden_size, hidden_size)
+        self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(hidden_size, num_labels)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        pooled = torch.tanh(self.dense(hidden[:, 0]))
-        return self.classifier(self.dropout(pooled))
+        return self.classifier(self.dropout(torch.relu(self.pre_classifier(hidden[:, 0]))))
+
+
+def sentence_pair_head(encoder: nn.Module, num_labels: int, dropout: float | None) -> nn.Module:
+    """The ``*ForSequenceClassification`` head of ``encoder``'s architecture, before initialisation.
+
+    ``dropout`` None: the rate transformers gives that head (DistilBERT:
+    ``seq_classif_dropout``; BERT / XLM-R: ``classifier_dropout``, else
+    ``hidden_dropout_prob``).
+    """
+    from trainables.models import dropout_rate, hidden_size
+
+    config = encoder.config
+    size = hidden_size(encoder)
+    if config.model_type == "distilbert":
+        rate = config.seq_classif_dropout if dropout is None else dropout
+        return PreClassifierHead(size, num_labels, float(rate))
+    rate = dropout_rate(encoder) if dropout is None else dropout
+    if config.model_type == "bert":
+        if getattr(encoder, "pooler", None) is None:
+            raise ValueError("a BERT encoder needs its pretrained pooler for the sentence-pair head: "
+                             "load it with load_encoder(name, pooler=True)")
+        return PooledOutputClassifier(size, num_labels, rate)
+    return FirstTokenClassifier(size, num_labels, rate)
 
 
 def pair_features(examples: Sequence[NliExample], tokenizer: Any, max_length: int) -> list[dict[str, Any]]:
@@ -180,8 +236,18 @@ class NliTask(Task):
             raise DataError("no labelled example in NLI data", source)
         return examples
 
+    pretrained_pooler = True   # BERT's head classifies from its pretrained pooler
+
     def build_head(self, hidden_size: int, dropout: float) -> nn.Module:
+        """The architecture-free head (XLM-R's shape); ``build_model`` picks the encoder's own."""
         return FirstTokenClassifier(hidden_size, len(self.labels), dropout)
+
+    def build_model(self, encoder: nn.Module, dropout: float | None = None) -> TaskModel:
+        from trainables.models import initialise_new_head, initializer_range
+
+        head = sentence_pair_head(encoder, len(self.labels), dropout)
+        # new layers only: BERT's pooler lies in the encoder, loaded from its checkpoint
+        return TaskModel(encoder, initialise_new_head(head, initializer_range(encoder)))
 
     def features(self, examples: Sequence[NliExample], tokenizer: Any,
                  settings: FinetuneSettings) -> list[dict[str, Any]]:
@@ -220,9 +286,9 @@ def accuracy(gold: Sequence[int], predicted: Sequence[int]) -> float:
     return sum(g == p for g, p in zip(gold, predicted)) / len(gold) if gold else float("nan")
 
 
-def _hub_examples(source: str, language: str, split: str, limit: int | None) -> list[NliExample]:
-    from trainables.hub import load_hub_split
-
+def hub_dataset(source: str, language: str, split: str) -> tuple[str, str | None, str]:
+    """(dataset id, config, split) of an NLI Hub source: MultiNLI for English
+    training, XNLI (config = the language) otherwise."""
     hub = parse_hub_source(source)
     if hub.dataset_id is None:
         english_train = language == "en" and split == "train"
@@ -231,6 +297,13 @@ def _hub_examples(source: str, language: str, split: str, limit: int | None) -> 
     else:
         dataset_id = hub.dataset_id
         config = hub.config if hub.explicit_config else language
+    return dataset_id, config, split
+
+
+def _hub_examples(source: str, language: str, split: str, limit: int | None) -> list[NliExample]:
+    from trainables.hub import load_hub_split
+
+    dataset_id, config, split = hub_dataset(source, language, split)
     dataset = load_hub_split(dataset_id, config, split)
     names = class_names(dataset, "label")
     where = f"{dataset_id}" + (f"/{config}" if config else "") + f"/{split}"
