@@ -7,6 +7,8 @@
     alignfreeze analyze SOURCE... [--format ...]
     alignfreeze import-reference DIR --out FILE.csv
     alignfreeze align-eval [...]
+    alignfreeze align --aligner NAME --language XX --parallel FILE [...]
+    alignfreeze score TASK FILE...
 
 A user error (bad spec, bad data file) is one line on stderr and exit
 status 2, raised before any trial starts where it can be known then.
@@ -35,57 +37,75 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", type=int, default=0, choices=(0, 1, 2), help="Ray Tune verbosity")
 
 
-def _run(args: argparse.Namespace, experiment_path: Path, table: bool = False) -> int:
+def _load(args: argparse.Namespace, experiment_path: Path, search: bool):
+    """The validated experiment of ``run`` / ``search`` and its output directory.
+
+    A dry run then lists the trials (stdout, one id a line) and the data plan
+    (stderr: Hub datasets and dictionaries to fetch, local files read).
+    """
     from orchestrator.experiment import load_experiment_file
 
     experiment = load_experiment_file(experiment_path)
-    if experiment.search is not None:
+    if search and experiment.search is None:
+        raise SpecError(f"{experiment_path} has no 'search' section: run its grid with alignfreeze run")
+    if not search and experiment.search is not None:
         raise SpecError(f"{experiment_path} has a 'search' section: run it with alignfreeze search")
+    if search and getattr(args, "trials", None) is not None:
+        import dataclasses
+
+        if args.trials < 1:
+            raise SpecError(f"--trials must be at least 1, got {args.trials}")
+        experiment.search = dataclasses.replace(experiment.search, trials=args.trials)
     output = args.output or Path("runs") / experiment.name
-    print(f"experiment {experiment.name}: {len(experiment.trials)} trials -> {output.resolve()}",
-          file=sys.stderr)
+    if search:
+        settings = experiment.search
+        print(f"experiment {experiment.name}: depth search, {len(experiment.candidates)} study(ies), "
+              f"{settings.trials} setting(s) each, {settings.sampler} sampler -> {output.resolve()}",
+              file=sys.stderr)
+    else:
+        print(f"experiment {experiment.name}: {len(experiment.trials)} trials -> {output.resolve()}",
+              file=sys.stderr)
     if args.dry_run:
-        for trial in experiment.trials:
-            print(trial.trial_id)
+        _dry_run(experiment)
+    return experiment, output
+
+
+def _dry_run(experiment) -> None:
+    from orchestrator.data_plan import data_plan, format_plan
+
+    for trial in experiment.trials:
+        print(trial.trial_id)
+    for key, by_strategy in experiment.candidates.items():
+        seeds = len(next(iter(by_strategy.values())))
+        print(f"{':'.join(key)}: {len(by_strategy)} settings x {seeds} seed(s): {', '.join(by_strategy)}")
+    print(format_plan(data_plan(experiment.all_trials)), file=sys.stderr)
+
+
+def _report_errored(output: Path, errored: list[str]) -> None:
+    for trial_id in errored:
+        print(f"errored: {trial_id} (see {output}/errors/{trial_id}.json)", file=sys.stderr)
+
+
+def _run(args: argparse.Namespace, experiment_path: Path) -> int:
+    experiment, output = _load(args, experiment_path, search=False)
+    if args.dry_run:
         return 0
     from orchestrator.runner import run_experiment
+    from orchestrator.summary import per_language_table
 
     summary = run_experiment(experiment, output, address=args.address, verbose=args.verbose)
     if "wall_s" in summary:
         print(f"ran {summary['ran']} trials in {summary['wall_s']:.1f} s; "
               f"{summary['errors']} errored, {len(summary.get('missing', []))} without result",
               file=sys.stderr)
-    for trial_id in summary.get("errored", []):
-        print(f"errored: {trial_id} (see {output}/errors/{trial_id}.json)", file=sys.stderr)
-    if table:
-        from orchestrator.summary import per_language_table
-
-        print(per_language_table(Path(summary["output"])))
+    _report_errored(output, summary.get("errored", []))
+    print(per_language_table(Path(summary["output"])))
     return 1 if summary.get("errors") or summary.get("missing") else 0
 
 
 def _search(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from orchestrator.experiment import load_experiment_file
-
-    experiment = load_experiment_file(args.experiment)
-    if experiment.search is None:
-        raise SpecError(f"{args.experiment} has no 'search' section: run its grid with alignfreeze run")
-    if args.trials is not None:
-        if args.trials < 1:
-            raise SpecError(f"--trials must be at least 1, got {args.trials}")
-        experiment.search = dataclasses.replace(experiment.search, trials=args.trials)
-    output = args.output or Path("runs") / experiment.name
-    settings = experiment.search
-    print(f"experiment {experiment.name}: depth search, {len(experiment.candidates)} study(ies), "
-          f"{settings.trials} setting(s) each, {settings.sampler} sampler -> {output.resolve()}", file=sys.stderr)
+    experiment, output = _load(args, args.experiment, search=True)
     if args.dry_run:
-        for trial in experiment.trials:
-            print(trial.trial_id)
-        for key, by_strategy in experiment.candidates.items():
-            seeds = len(next(iter(by_strategy.values())))
-            print(f"{':'.join(key)}: {len(by_strategy)} settings x {seeds} seed(s): {', '.join(by_strategy)}")
         return 0
     from orchestrator.depth_search import format_study, run_depth_search
 
@@ -94,8 +114,7 @@ def _search(args: argparse.Namespace) -> int:
         print(format_study(study))
         print()
     print(f"Optuna storage: {outcome['storage']}; per-study summaries in {output}/search/", file=sys.stderr)
-    for trial_id in outcome["errored"]:
-        print(f"errored: {trial_id} (see {output}/errors/{trial_id}.json)", file=sys.stderr)
+    _report_errored(output, outcome["errored"])
     if outcome["interrupted"]:
         print("alignfreeze: search interrupted; run the same command again to resume", file=sys.stderr)
     return 1 if outcome["errored"] or outcome["interrupted"] else 0
@@ -129,10 +148,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_import_reference_arguments(commands.add_parser(
         "import-reference", help="turn the authors' per-seed CSVs into a tidy table"))
 
-    from trainables.realignment.alignment_eval import add_align_eval_arguments
+    from orchestrator.align_eval_command import add_align_eval_arguments
 
     add_align_eval_arguments(commands.add_parser(
         "align-eval", help="precision, recall and AER of the word aligners on gold alignments"))
+
+    from orchestrator.align_command import add_align_arguments
+    from orchestrator.score_command import add_score_arguments
+
+    add_align_arguments(commands.add_parser(
+        "align", help="word pairs of a parallel corpus from an aligner, as JSONL or pharaoh"))
+    add_score_arguments(commands.add_parser(
+        "score", help="score predictions made anywhere with this tool's metrics (JSON on stdout)"))
     return parser
 
 
@@ -141,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "run":
-            return _run(args, args.experiment, table=True)
+            return _run(args, args.experiment)
         if args.command == "search":
             return _search(args)
         if args.command == "status":
@@ -152,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             # 0 once every planned trial has its result: usable in scripts
             return 0 if status["counts"]["done"] == status["planned"] else 1
         if args.command == "demo":
-            return _run(args, preset_path("demo"), table=True)
+            return _run(args, preset_path("demo"))
         if args.command == "analyze":
             from analysis.commands import run_analyze
 
@@ -162,9 +189,17 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_import_reference(args)
         if args.command == "align-eval":
-            from trainables.realignment.alignment_eval import run_align_eval
+            from orchestrator.align_eval_command import run_align_eval
 
             return run_align_eval(args)
+        if args.command == "align":
+            from orchestrator.align_command import run_align
+
+            return run_align(args)
+        if args.command == "score":
+            from orchestrator.score_command import run_score
+
+            return run_score(args)
     except AlignFreezeError as error:
         print(f"alignfreeze: error: {error}", file=sys.stderr)
         return 2

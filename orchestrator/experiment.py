@@ -1,28 +1,35 @@
-"""Experiment files: YAML -> validated ``Experiment`` -> the grid of ``TrialSpec``s.
+"""Experiment files: YAML -> validated ``Experiment``.
 
-An experiment crosses models x tasks x strategies x aligners x schedules
-x seeds. Everything is checked here, before Ray starts: unknown keys,
-names and languages, freezing depths against each model's number of
-blocks, every data file. Baseline trials do not realign, so there is one
-per (model, task, seed), whatever the aligners and schedules.
+This module parses the file (keys, names, languages, data locations);
+``orchestrator.grid`` crosses the parsed axes into trials and
+``orchestrator.preflight`` reads every local data file once. Everything is
+checked before Ray starts.
+
+Data locations may name environment variables as ``${NAME}``
+(``${DATA}/ud/en_ewt``); relative paths are relative to the experiment
+file. ``realignment.dictionaries: muse`` (or ``muse`` for one language)
+fetches MUSE's published en-xx dictionary at run time.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from orchestrator.grid import GridAxes, TaskSettings, expand_grid
+from orchestrator.preflight import preflight_data
 from orchestrator.search_settings import SearchSettings, check_space, parse_search
 from trainables.bundled import resolve_location
 from trainables.errors import DataError, SpecError, unknown_name
 from trainables.languages import SOURCE_LANGUAGE, check_language
+from trainables.realignment.muse import MUSE_SOURCE
 from trainables.tasks.registry import TASKS, get_task
-from trainables.trial_spec import (
-    BASELINE, FINETUNE_KEYS, REALIGN_KEYS, TrialSpec, validate,
-)
+from trainables.trial_spec import BASELINE, FINETUNE_KEYS, REALIGN_KEYS, TrialSpec
 
 TOP_LEVEL_KEYS = ("name", "description", "models", "tasks", "strategies", "aligners", "schedules", "seeds",
                   "freeze_embeddings", "languages", "data", "realignment", "finetune", "resources",
@@ -78,15 +85,6 @@ def _check_keys(mapping: Any, allowed: tuple[str, ...] | set[str], where: str) -
     return mapping
 
 
-def _resolve_tree(value: Any, base: Path) -> Any:
-    """Resolve every location string of a data mapping (``bundled:``, relative paths)."""
-    if isinstance(value, dict):
-        return {k: _resolve_tree(v, base) for k, v in value.items()}
-    if isinstance(value, str):
-        return resolve_location(value, base)
-    raise SpecError(f"expected a path or a mapping of paths, got {value!r}")
-
-
 def load_experiment_file(path: str | Path) -> Experiment:
     path = Path(path)
     if not path.is_file():
@@ -112,7 +110,7 @@ def _per_task(value: Any, task: str, keys: tuple[str, ...], where: str) -> dict[
 
 
 def experiment_from_dict(raw: Any, base: Path | None = None, source: str | None = None) -> Experiment:
-    base = base or Path.cwd()
+    resolve = _Resolver(base or Path.cwd())
     raw = _check_keys(raw, TOP_LEVEL_KEYS, "experiment")
     name = str(raw.get("name") or (Path(source).stem if source else "experiment"))
     models = [str(m) for m in _as_list(raw.get("models"), "models")]
@@ -135,40 +133,31 @@ def experiment_from_dict(raw: Any, base: Path | None = None, source: str | None 
                                   (*REALIGN_KEYS, "languages", "parallel", "dictionaries", "alignments",
                                    "aligner_settings"), "realignment")
     realigns = search is not None or any(s != BASELINE for s in strategies)
-    realignment = _realignment(realignment_raw, base) if realigns else {}
+    realignment = _realignment(realignment_raw, resolve) if realigns else {}
 
     from trainables.models import model_num_blocks
 
     blocks = {model: model_num_blocks(model) for model in models}
-    trials: list[TrialSpec] = []
+    per_model: dict[str, list[str]] = {}
     for model in models:
         if search is not None:
             check_space(search, model, blocks[model])
-            strategies = ([BASELINE] if search.baseline else []) + search.space.strategies(blocks[model])
-        for task in tasks:
-            if search is not None and search.metric is not None and search.metric not in get_task(task).metrics:
-                raise unknown_name(f"metric of task {task} in search.metric", search.metric,
-                                   get_task(task).metrics)
-            targets = _targets(raw.get("languages"), task)
-            task_data = _task_data(task, data.get(task), base, targets)
-            finetune = _per_task(raw.get("finetune"), task, FINETUNE_KEYS, "finetune")
-            for strategy in strategies:
-                combos = [("none", "before")] if strategy == BASELINE else [
-                    (a, s) for a in aligners for s in schedules]
-                for aligner, schedule in combos:
-                    for seed in seeds:
-                        spec = TrialSpec(
-                            model=model, task=task, strategy=strategy, seed=seed, languages=targets,
-                            data=task_data, aligner=aligner, schedule=schedule,
-                            freeze_embeddings=bool(raw.get("freeze_embeddings", False)),
-                            realignment=realignment if strategy != BASELINE else {},
-                            finetune=finetune, device=str(raw.get("device", "auto")),
-                            precision=str(raw.get("precision", "fp32")),
-                            cpus=int(resources.get("cpus", 1)), gpus=float(resources.get("gpus", 0)))
-                        trials.append(validate(spec, num_blocks=blocks[model]))
-    ids = [t.trial_id for t in trials]
-    if len(set(ids)) != len(ids):
-        raise SpecError("experiment: the grid contains the same trial twice (repeated model, seed or strategy?)")
+            per_model[model] = ([BASELINE] if search.baseline else []) + search.space.strategies(blocks[model])
+        else:
+            per_model[model] = strategies
+    per_task: dict[str, TaskSettings] = {}
+    for task in tasks:
+        if search is not None and search.metric is not None and search.metric not in get_task(task).metrics:
+            raise unknown_name(f"metric of task {task} in search.metric", search.metric,
+                               get_task(task).metrics)
+        targets = _targets(raw.get("languages"), task)
+        per_task[task] = TaskSettings(targets, _task_data(task, data.get(task), resolve, targets),
+                                      _per_task(raw.get("finetune"), task, FINETUNE_KEYS, "finetune"))
+    common = {"freeze_embeddings": bool(raw.get("freeze_embeddings", False)),
+              "device": str(raw.get("device", "auto")), "precision": str(raw.get("precision", "fp32")),
+              "cpus": int(resources.get("cpus", 1)), "gpus": float(resources.get("gpus", 0))}
+    axes = GridAxes(models, per_task, per_model, aligners, schedules, seeds, realignment, common)
+    trials = expand_grid(axes, blocks)
     preflight_data(trials)
     if search is None:
         return Experiment(name=name, trials=trials, ray=dict(ray), source=source, num_blocks=blocks)
@@ -180,6 +169,35 @@ def experiment_from_dict(raw: Any, base: Path | None = None, source: str | None 
             study.setdefault(spec.strategy, []).append(spec)
     return Experiment(name=name, trials=fixed, ray=dict(ray), source=source, search=search,
                       candidates=candidates, num_blocks=blocks)
+
+
+class _Resolver:
+    """Turns a location string of the file into what a trial reads: ``${NAME}``
+    environment variables expanded, ``bundled:`` and relative paths made absolute
+    (relative to the experiment file), Hub sources unchanged."""
+
+    _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+    def __init__(self, base: Path):
+        self.base = base
+
+    def __call__(self, value: Any) -> str:
+        location = str(value)
+
+        def expand(match: re.Match) -> str:
+            if match.group(1) not in os.environ:
+                raise SpecError(f"environment variable {match.group(1)} is not set (used in {location!r})")
+            return os.environ[match.group(1)]
+
+        return resolve_location(self._VARIABLE.sub(expand, location), self.base)
+
+    def tree(self, value: Any) -> Any:
+        """Resolve every location string of a data mapping."""
+        if isinstance(value, dict):
+            return {k: self.tree(v) for k, v in value.items()}
+        if isinstance(value, str):
+            return self(value)
+        raise SpecError(f"expected a path or a mapping of paths, got {value!r}")
 
 
 def _targets(languages: Any, task: str) -> tuple[str, ...]:
@@ -199,7 +217,7 @@ def _targets(languages: Any, task: str) -> tuple[str, ...]:
     return tuple(str(language) for language in chosen)
 
 
-def _task_data(task: str, raw: Any, base: Path, targets: tuple[str, ...]) -> dict[str, Any]:
+def _task_data(task: str, raw: Any, resolve: _Resolver, targets: tuple[str, ...]) -> dict[str, Any]:
     raw = _check_keys(raw or {}, ("train", "eval"), f"data.{task}")
     default = "hub" if task != "pos" else None   # UD has no canonical Hub copy
     train = raw.get("train", default)
@@ -210,17 +228,17 @@ def _task_data(task: str, raw: Any, base: Path, targets: tuple[str, ...]) -> dic
     if isinstance(evaluation, dict):
         for language in evaluation:
             check_language(str(language), f"language in data.{task}.eval")
-        resolved_eval = {str(k): resolve_location(str(v), base) for k, v in evaluation.items()}
+        resolved_eval = {str(k): resolve(v) for k, v in evaluation.items()}
     elif evaluation is None:
         resolved_eval = {}
     else:
         # one source for every language (the Hub, or a directory following the task's layout)
-        location = resolve_location(str(evaluation), base)
+        location = resolve(evaluation)
         resolved_eval = {language: location for language in (SOURCE_LANGUAGE, *targets)}
-    return {"train": resolve_location(str(train), base), "eval": resolved_eval}
+    return {"train": resolve(train), "eval": resolved_eval}
 
 
-def _realignment(raw: dict[str, Any], base: Path) -> dict[str, Any]:
+def _realignment(raw: dict[str, Any], resolve: _Resolver) -> dict[str, Any]:
     from trainables.languages import PAPER_REALIGNMENT_LANGUAGES
 
     languages = [str(l) for l in (raw.get("languages") or PAPER_REALIGNMENT_LANGUAGES)]
@@ -231,13 +249,19 @@ def _realignment(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     result["languages"] = languages
     parallel = raw.get("parallel", "hub")
     if isinstance(parallel, str):
-        location = resolve_location(parallel, base)
+        location = resolve(parallel)
         result["parallel"] = {language: location for language in languages}
     else:
-        result["parallel"] = _resolve_tree(_check_language_keys(parallel, "realignment.parallel"), base)
-    for key in ("dictionaries", "alignments"):
-        if key in raw:
-            result[key] = _resolve_tree(_check_language_keys(raw[key], f"realignment.{key}"), base)
+        result["parallel"] = resolve.tree(_check_language_keys(parallel, "realignment.parallel"))
+    dictionaries = raw.get("dictionaries")
+    if dictionaries == MUSE_SOURCE:        # MUSE's en-xx dictionary of every language, fetched
+        result["dictionaries"] = {language: MUSE_SOURCE for language in languages}
+    elif dictionaries is not None:
+        mapping = _check_language_keys(dictionaries, "realignment.dictionaries")
+        result["dictionaries"] = {language: MUSE_SOURCE if location == MUSE_SOURCE else resolve(location)
+                                  for language, location in mapping.items()}
+    if "alignments" in raw:
+        result["alignments"] = resolve.tree(_check_language_keys(raw["alignments"], "realignment.alignments"))
     return result
 
 
@@ -247,97 +271,3 @@ def _check_language_keys(mapping: Any, where: str) -> dict[str, Any]:
     for language in mapping:
         check_language(str(language), f"language in {where}")
     return mapping
-
-
-def preflight_data(trials: list[TrialSpec]) -> None:
-    """Read every distinct local data file of the grid once, so that a malformed
-    or mismatched one fails here, with file and line, before any trial starts.
-
-    Task files (UD, WikiANN, XNLI, SQuAD/XQuAD) are parsed in full through the
-    task's own reader, up to the trial's ``max_*_examples`` (what a trial reads);
-    dictionaries and pharaoh files are parsed in full; parallel files, which can
-    be large (OPUS-100: 1M lines), are only counted (line-aligned pairs) or
-    split on tabs (TSV), streaming. Hub sources are not touched (no network here).
-    """
-    from trainables.realignment.word_pairs import load_muse_dictionary, read_pharaoh
-
-    def local(location: Any) -> bool:
-        return isinstance(location, str) and not (location == "hub" or location.startswith("hub:"))
-
-    task_reads: dict[tuple[str, str, str, str], int | None] = {}
-    parallel: dict[Any, int | None] = {}
-    dictionaries: set[str] = set()
-    alignments: set[str] = set()
-    for spec in trials:
-        sources = [(SOURCE_LANGUAGE, "train", spec.data["train"], spec.finetune.get("max_train_examples"))]
-        sources += [(language, "test", location, spec.finetune.get("max_eval_examples"))
-                    for language, location in spec.data.get("eval", {}).items()]
-        for language, split, location, limit in sources:
-            if local(location):
-                key = (spec.task, location, language, split)
-                task_reads[key] = _widest(task_reads, key, limit)
-        if not spec.realigns:
-            continue
-        realignment = spec.realignment
-        for language in realignment.get("languages", ()):
-            source = realignment["parallel"][language]
-            key = (source["source"], source["target"]) if isinstance(source, dict) else source
-            if isinstance(source, dict) or local(source):
-                parallel[key] = _widest(parallel, key, realignment.get("max_pairs"))
-            if spec.aligner == "dico":
-                dictionaries.add(realignment["dictionaries"][language])
-            if spec.aligner == "pharaoh":
-                alignments.add(realignment["alignments"][language])
-    for (task, location, language, split), limit in task_reads.items():
-        _utf8(lambda: get_task(task).load().load_examples(location, language, split, limit), location)
-    for key, limit in parallel.items():
-        if isinstance(key, tuple):
-            counts = [_utf8(lambda path=path: _count_lines(path), path) for path in key]
-            if counts[0] != counts[1]:
-                raise DataError(f"parallel files differ in length: {counts[0]} lines vs "
-                                f"{counts[1]} in {key[1]}", key[0])
-        else:
-            _utf8(lambda: _check_tsv(key, limit), key)
-    for path in sorted(dictionaries):
-        _utf8(lambda: load_muse_dictionary(path), path)
-    for path in sorted(alignments):
-        _utf8(lambda: read_pharaoh(path), path)
-
-
-def _widest(limits: dict[Any, int | None], key: Any, limit: int | None) -> int | None:
-    """The larger of two read limits (None: everything)."""
-    if key not in limits:
-        return limit
-    previous = limits[key]
-    return None if previous is None or limit is None else max(previous, limit)
-
-
-def _utf8(read: Any, path: Any) -> Any:
-    try:
-        return read()
-    except UnicodeDecodeError as error:
-        raise DataError(f"not UTF-8 text ({error.reason})", path) from None
-
-
-def _count_lines(path: str) -> int:
-    if not Path(path).is_file():
-        raise DataError("parallel file not found", path)
-    with open(path, encoding="utf-8") as handle:   # text mode: the same line breaks as the reader
-        return sum(1 for _ in handle)
-
-
-def _check_tsv(path: str, limit: int | None) -> None:
-    if not Path(path).is_file():
-        raise DataError("parallel file not found", path)
-    pairs = 0
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            line = line.rstrip("\n").rstrip("\r")
-            if not line.strip():
-                continue
-            fields = line.count("\t") + 1
-            if fields != 2:
-                raise DataError(f"expected 'english<TAB>translation', found {fields} fields", path, number)
-            pairs += 1
-            if limit is not None and pairs >= limit:
-                return

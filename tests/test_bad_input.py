@@ -368,6 +368,6 @@ def test_qa_stride_that_leaves_no_room_is_refused_before_trials():
     raw["data"] = {"qa": {"train": "bundled:qa/tydiqa_goldp_en_train.first300.json",
                           "eval": {"en": "bundled:qa/xquad/xquad.en.first2articles.json",
                                    "de": "bundled:qa/xquad/xquad.de.first2articles.json"}}}
-    raw["finetune"] = {"qa": {"max_length": 96}}          # default doc_stride 128
-    with pytest.raises(SpecError, match="qa doc_stride 128 must be smaller than max_length 96"):
+    raw["finetune"] = {"qa": {"eval_max_length": 96}}     # default eval_doc_stride 128
+    with pytest.raises(SpecError, match="qa eval_doc_stride 128 must be smaller than eval_max_length 96"):
         experiment_from_dict(raw)

@@ -27,6 +27,20 @@ PAPER_REALIGNMENT_LANGUAGES: tuple[str, ...] = PAPER_POS_LANGUAGES
 
 SOURCE_LANGUAGE = "en"
 
+# The UD treebank of each language in the paper's PoS experiments (the
+# reference's choice, after Wu and Dredze): training on en_ewt, evaluation
+# on each target's treebank. ``hub:<dataset id>`` PoS sources pick the
+# config from here.
+PAPER_UD_TREEBANKS: dict[str, str] = {
+    "en": "en_ewt", "af": "af_afribooms", "ar": "ar_padt", "bg": "bg_btb", "ca": "ca_ancora",
+    "cs": "cs_pdt", "da": "da_ddt", "de": "de_gsd", "el": "el_gdt", "es": "es_gsd",
+    "fa": "fa_perdt", "fi": "fi_pud", "fr": "fr_gsd", "he": "he_htb", "hi": "hi_hdtb",
+    "hu": "hu_szeged", "it": "it_isdt", "ja": "ja_gsd", "ko": "ko_gsd", "lv": "lv_lvtb",
+    "lt": "lt_alksnis", "no": "no_bokmaal", "pl": "pl_pdb", "pt": "pt_gsd", "ro": "ro_rrt",
+    "ru": "ru_gsd", "sk": "sk_snk", "sl": "sl_ssj", "sv": "sv_pud", "ta": "ta_ttb",
+    "th": "th_pud", "tr": "tr_pud", "uk": "uk_iu", "vi": "vi_vtb", "zh": "zh_gsd",
+}
+
 # Every language code the project accepts anywhere (targets, realignment,
 # data sources). A code outside this set is a typo until proven otherwise.
 # Extend it here when a new language is needed.
@@ -67,4 +81,9 @@ def check_language(code: str, where: str = "language") -> str:
 
     if code in KNOWN_LANGUAGES:
         return code
+    if isinstance(code, bool) or code in ("True", "False"):
+        from trainables.errors import SpecError
+
+        raise SpecError(f"{where}: YAML read an unquoted language code as the boolean {code} "
+                        f"(no, yes, on, off): quote it, e.g. \"no\"")
     raise unknown_name(where, code, KNOWN_LANGUAGES)

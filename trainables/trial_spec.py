@@ -26,9 +26,11 @@ DEVICES = ("auto", "cpu", "cuda")
 # Keys a user may set, with their defaults (also the documentation of the keys).
 FINETUNE_KEYS = ("batch_size", "learning_rate", "epochs", "max_length", "eval_max_length", "warmup_ratio",
                  "weight_decay", "eval_batch_size", "max_train_examples", "max_eval_examples",
-                 "doc_stride", "max_answer_length", "n_best", "dropout")
+                 "doc_stride", "eval_doc_stride", "max_answer_length", "n_best", "span_selection",
+                 "dropout", "clip_grad_norm", "zh_segmentation")
 REALIGN_KEYS = ("steps", "learning_rate", "batch_size", "temperature", "layer", "projection",
-                "projection_dim", "max_length", "during_weight", "max_pairs")
+                "projection_dim", "max_length", "during_weight", "max_pairs", "pretokenizer",
+                "loss_reduction")
 
 
 @dataclass(frozen=True)
@@ -115,13 +117,19 @@ def validate(spec: TrialSpec, check_files: bool = True, num_blocks: int | None =
     for key in spec.finetune:
         if key not in FINETUNE_KEYS:
             raise unknown_name("finetune key", key, FINETUNE_KEYS)
+    clip = spec.finetune.get("clip_grad_norm")
+    if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float)) or not clip > 0):
+        raise SpecError(f"finetune.clip_grad_norm must be a positive number or null (no clipping), got {clip!r}")
     if spec.task == "qa":
         # the window must hold the question, the special tokens and more context than the overlap
         settings = {**task.defaults, **spec.finetune}
-        for key in ("max_length", "eval_max_length"):
-            if settings["doc_stride"] >= settings[key] - 4:
-                raise SpecError(f"finetune: qa doc_stride {settings['doc_stride']} must be smaller than "
+        for stride, key in (("doc_stride", "max_length"), ("eval_doc_stride", "eval_max_length")):
+            if settings[stride] >= settings[key] - 4:
+                raise SpecError(f"finetune: qa {stride} {settings[stride]} must be smaller than "
                                 f"{key} {settings[key]} minus 4")
+    for key, allowed in (("span_selection", ("pipeline", "n_best")), ("zh_segmentation", ("none", "jieba"))):
+        if key in spec.finetune and spec.finetune[key] not in allowed:
+            raise unknown_name(f"finetune.{key}", spec.finetune[key], allowed)
     if not spec.languages:
         raise SpecError(f"trial has no target language for task {spec.task}")
     for language in spec.languages:
@@ -144,7 +152,7 @@ def validate(spec: TrialSpec, check_files: bool = True, num_blocks: int | None =
 
             num_blocks = model_num_blocks(spec.model)
         frozen_positions(freeze, num_blocks)
-        _validate_realignment(spec)
+        _validate_realignment(spec, num_blocks)
     elif spec.aligner not in ("none", "", None):
         raise SpecError(f"the baseline does not realign: aligner must be 'none', got {spec.aligner!r}")
     if check_files:
@@ -152,7 +160,7 @@ def validate(spec: TrialSpec, check_files: bool = True, num_blocks: int | None =
     return spec
 
 
-def _validate_realignment(spec: TrialSpec) -> None:
+def _validate_realignment(spec: TrialSpec, num_blocks: int) -> None:
     realignment = spec.realignment
     allowed = set(REALIGN_KEYS) | {"languages", "parallel", "dictionaries", "alignments", "aligner_settings"}
     for key in realignment:
@@ -169,9 +177,17 @@ def _validate_realignment(spec: TrialSpec) -> None:
             raise SpecError(f"realignment: aligner 'dico' has no dictionary for language {language!r}")
         if spec.aligner == "pharaoh" and language not in realignment.get("alignments", {}):
             raise SpecError(f"realignment: aligner 'pharaoh' has no alignment file for language {language!r}")
+    if "pretokenizer" in realignment:
+        from trainables.realignment.pretokenization import check_pretokenizer
+        check_pretokenizer(realignment["pretokenizer"])
     steps = realignment.get("steps", "auto")
     if steps != "auto" and (not isinstance(steps, int) or steps < 1):
         raise SpecError(f"realignment.steps must be 'auto' or a positive integer, got {steps!r}")
+    if "layer" in realignment or "loss_reduction" in realignment:
+        from trainables.realignment.realigner import RealignSettings, hidden_state_index
+
+        hidden_state_index(realignment.get("layer", "penultimate"), num_blocks, spec.model)
+        RealignSettings(loss_reduction=realignment.get("loss_reduction", "queries"))   # checks the value
 
 
 def _check_sources(spec: TrialSpec) -> None:
@@ -184,7 +200,7 @@ def _check_sources(spec: TrialSpec) -> None:
         if isinstance(location, dict):
             for value in location.values():
                 check(value)
-        elif isinstance(location, str) and not (location == "hub" or location.startswith("hub:")):
+        elif isinstance(location, str) and not (location in ("hub", "muse") or location.startswith("hub:")):
             if not Path(location).exists():
                 raise DataError("file or directory not found", location)
 

@@ -52,6 +52,12 @@ def read_tsv(path: str | Path, limit: int | None = None) -> list[SentencePair]:
     return pairs
 
 
+def opus100_dataset(source: str, language: str) -> tuple[str, str, str]:
+    """(dataset id, config, split) of a ``hub`` / ``hub:<id>`` parallel source for ``language``."""
+    dataset_id = OPUS100 if source == "hub" else source[len("hub:"):]
+    return dataset_id, "-".join(sorted(["en", language])), "train"
+
+
 def read_opus100(language: str, dataset_id: str = OPUS100, limit: int | None = None) -> list[SentencePair]:
     """OPUS-100 en-xx training pairs (the config name lists the two codes alphabetically)."""
     from trainables.hub import load_hub_split

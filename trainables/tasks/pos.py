@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from trainables.errors import DataError
+from trainables.languages import PAPER_UD_TREEBANKS
 from trainables.tasks.conllu_reader import read_conllu, treebank_files
 from trainables.tasks.labels import UPOS_LABELS
 from trainables.tasks.token_classification import TaggedSentence, TokenClassificationTask
@@ -29,18 +30,33 @@ class PosTask(TokenClassificationTask):
         return sentences
 
 
-def _hub_examples(source: str, language: str, split: str, limit: int | None) -> list[TaggedSentence]:
-    """UD from a Hub dataset with ``tokens`` and ``upos`` columns.
+def hub_dataset(source: str, language: str, split: str) -> tuple[str, str, str]:
+    """(dataset id, config, split) of a PoS Hub source for ``language``.
 
-    ``hub:<dataset id>:<config>``; the config names the treebank (``en_ewt``).
-    UD has no canonical script-free Hub copy, so the dataset id is explicit.
+    ``hub:<dataset id>:<treebank config>`` names the treebank;
+    ``hub:<dataset id>`` takes the paper's treebank of the language
+    (``languages.PAPER_UD_TREEBANKS``). UD has no canonical script-free Hub
+    copy, so the dataset id is explicit.
     """
+    parts = source.split(":")
+    if len(parts) == 3 and parts[1] and parts[2]:
+        return parts[1], parts[2], split
+    if len(parts) == 2 and parts[1]:
+        treebank = PAPER_UD_TREEBANKS.get(language)
+        if treebank is None:
+            raise DataError(f"no paper UD treebank for language {language!r}: "
+                            f"name one as 'hub:{parts[1]}:<treebank config>'", source)
+        return parts[1], treebank, split
+    raise DataError("PoS Hub source must be 'hub:<dataset id>' or 'hub:<dataset id>:<treebank config>'",
+                    source)
+
+
+def _hub_examples(source: str, language: str, split: str, limit: int | None) -> list[TaggedSentence]:
+    """UD from a Hub dataset with ``tokens`` and ``upos`` columns (see ``hub_dataset``)."""
     from trainables.hub import load_hub_split
 
-    parts = source.split(":")
-    if len(parts) != 3:
-        raise DataError("PoS Hub source must be 'hub:<dataset id>:<treebank config>'", source)
-    dataset = load_hub_split(parts[1], parts[2], split)
+    dataset_id, config, split = hub_dataset(source, language, split)
+    dataset = load_hub_split(dataset_id, config, split)
     names = dataset.features["upos"].feature.names if hasattr(dataset.features["upos"], "feature") else None
     sentences = []
     for row in dataset:

@@ -1,0 +1,110 @@
+"""Data preflight: read every distinct local data file of a grid once, before any trial starts.
+
+A malformed or mismatched file fails here with file and line. Task files
+(UD, WikiANN, XNLI, SQuAD/XQuAD) are parsed in full through the task's
+own reader, up to the trial's ``max_*_examples`` (what a trial reads);
+dictionaries and pharaoh files are parsed in full; parallel files, which
+can be large (OPUS-100: 1M lines), are only counted (line-aligned pairs)
+or split on tabs (TSV), streaming. Hub sources are not touched (no
+network here).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from trainables.errors import DataError
+from trainables.languages import SOURCE_LANGUAGE
+from trainables.realignment.muse import MUSE_SOURCE
+from trainables.tasks.hub_source import is_hub
+from trainables.tasks.registry import get_task
+from trainables.trial_spec import TrialSpec
+
+
+def is_local(location: Any) -> bool:
+    """A file or directory (not a Hub dataset, not a dictionary fetched from MUSE)."""
+    return isinstance(location, str) and not is_hub(location) and location != MUSE_SOURCE
+
+
+def preflight_data(trials: list[TrialSpec]) -> None:
+    """Raise a one-line DataError for the first unreadable local data file of ``trials``."""
+    from trainables.realignment.word_pairs import load_muse_dictionary, read_pharaoh
+
+    task_reads: dict[tuple[str, str, str, str], int | None] = {}
+    parallel: dict[Any, int | None] = {}
+    dictionaries: set[str] = set()
+    alignments: set[str] = set()
+    for spec in trials:
+        sources = [(SOURCE_LANGUAGE, "train", spec.data["train"], spec.finetune.get("max_train_examples"))]
+        sources += [(language, "test", location, spec.finetune.get("max_eval_examples"))
+                    for language, location in spec.data.get("eval", {}).items()]
+        for language, split, location, limit in sources:
+            if is_local(location):
+                key = (spec.task, location, language, split)
+                task_reads[key] = _widest(task_reads, key, limit)
+        if not spec.realigns:
+            continue
+        realignment = spec.realignment
+        for language in realignment.get("languages", ()):
+            source = realignment["parallel"][language]
+            key = (source["source"], source["target"]) if isinstance(source, dict) else source
+            if isinstance(source, dict) or is_local(source):
+                parallel[key] = _widest(parallel, key, realignment.get("max_pairs"))
+            if spec.aligner == "dico" and is_local(realignment["dictionaries"][language]):
+                dictionaries.add(realignment["dictionaries"][language])
+            if spec.aligner == "pharaoh":
+                alignments.add(realignment["alignments"][language])
+    for (task, location, language, split), limit in task_reads.items():
+        _utf8(lambda: get_task(task).load().load_examples(location, language, split, limit), location)
+    for key, limit in parallel.items():
+        if isinstance(key, tuple):
+            counts = [_utf8(lambda path=path: _count_lines(path), path) for path in key]
+            if counts[0] != counts[1]:
+                raise DataError(f"parallel files differ in length: {counts[0]} lines vs "
+                                f"{counts[1]} in {key[1]}", key[0])
+        else:
+            _utf8(lambda: _check_tsv(key, limit), key)
+    for path in sorted(dictionaries):
+        _utf8(lambda: load_muse_dictionary(path), path)
+    for path in sorted(alignments):
+        _utf8(lambda: read_pharaoh(path), path)
+
+
+def _widest(limits: dict[Any, int | None], key: Any, limit: int | None) -> int | None:
+    """The larger of two read limits (None: everything)."""
+    if key not in limits:
+        return limit
+    previous = limits[key]
+    return None if previous is None or limit is None else max(previous, limit)
+
+
+def _utf8(read: Any, path: Any) -> Any:
+    try:
+        return read()
+    except UnicodeDecodeError as error:
+        raise DataError(f"not UTF-8 text ({error.reason})", path) from None
+
+
+def _count_lines(path: str) -> int:
+    if not Path(path).is_file():
+        raise DataError("parallel file not found", path)
+    with open(path, encoding="utf-8") as handle:   # text mode: the same line breaks as the reader
+        return sum(1 for _ in handle)
+
+
+def _check_tsv(path: str, limit: int | None) -> None:
+    if not Path(path).is_file():
+        raise DataError("parallel file not found", path)
+    pairs = 0
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            line = line.rstrip("\n").rstrip("\r")
+            if not line.strip():
+                continue
+            fields = line.count("\t") + 1
+            if fields != 2:
+                raise DataError(f"expected 'english<TAB>translation', found {fields} fields", path, number)
+            pairs += 1
+            if limit is not None and pairs >= limit:
+                return
