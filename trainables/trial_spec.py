@@ -30,7 +30,7 @@ FINETUNE_KEYS = ("batch_size", "learning_rate", "epochs", "max_length", "eval_ma
                  "dropout", "clip_grad_norm", "zh_segmentation")
 REALIGN_KEYS = ("steps", "learning_rate", "batch_size", "temperature", "layer", "projection",
                 "projection_dim", "max_length", "during_weight", "max_pairs", "pretokenizer",
-                "loss_reduction")
+                "loss_reduction", "word_representation")
 
 
 @dataclass(frozen=True)
@@ -183,11 +183,12 @@ def _validate_realignment(spec: TrialSpec, num_blocks: int) -> None:
     steps = realignment.get("steps", "auto")
     if steps != "auto" and (not isinstance(steps, int) or steps < 1):
         raise SpecError(f"realignment.steps must be 'auto' or a positive integer, got {steps!r}")
-    if "layer" in realignment or "loss_reduction" in realignment:
+    if {"layer", "loss_reduction", "word_representation"} & set(realignment):
         from trainables.realignment.realigner import RealignSettings, hidden_state_index
 
         hidden_state_index(realignment.get("layer", "penultimate"), num_blocks, spec.model)
-        RealignSettings(loss_reduction=realignment.get("loss_reduction", "queries"))   # checks the value
+        RealignSettings(loss_reduction=realignment.get("loss_reduction", "queries"),   # checks the values
+                        word_representation=realignment.get("word_representation", "first"))
 
 
 def _check_sources(spec: TrialSpec) -> None:

@@ -11,8 +11,7 @@ pick the right one), then ``realignment_loss`` without a projection head
 (the cases were made without one).
 
 Cases 24-29 use full-word ranges whose sub-word vectors the reference
-sums; the project represents a word by its first sub-word only, so they
-are not replayed here.
+sums: they are replayed with ``word_representation: sum``.
 """
 
 from __future__ import annotations
@@ -32,6 +31,7 @@ from trainables.realignment.realigner import RealignSettings, realignment_loss, 
 CASES_FILE = Path(__file__).parent.parent / "data" / "parity" / "contrastive_loss.jsonl"
 CASES = [json.loads(line) for line in CASES_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
 FIRST_SUBWORD = [case for case in CASES if case["range_mode"] == "first_subword"]
+FULL_WORD = [case for case in CASES if case["range_mode"] == "full_word"]
 NUM_BLOCKS = 12
 
 
@@ -56,11 +56,14 @@ def replay(case: dict):
     """The case as the project's batch and a stand-in encoder, in float64."""
     pairs = []
     for pair in case["pairs"]:
-        assert all(end == start + 1 for start, end in pair["left_word_ranges"] + pair["right_word_ranges"])
+        if case["range_mode"] == "first_subword":
+            assert all(end == start + 1 for start, end in pair["left_word_ranges"] + pair["right_word_ranges"])
         pairs.append(EncodedPair(source_ids=[0] * pair["left_seq_len"], target_ids=[0] * pair["right_seq_len"],
                                  source_first=[start for start, _ in pair["left_word_ranges"]],
                                  target_first=[start for start, _ in pair["right_word_ranges"]],
-                                 links=[tuple(link) for link in pair["links"]]))
+                                 links=[tuple(link) for link in pair["links"]],
+                                 source_ends=[end for _, end in pair["left_word_ranges"]],
+                                 target_ends=[end for _, end in pair["right_word_ranges"]]))
     batch = collate_pairs(pairs, pad_token_id=0)
     length = batch.input_ids.shape[1]
     sides = [torch.tensor(side, dtype=torch.float64) for side in case["left_hidden"] + case["right_hidden"]]
@@ -91,3 +94,37 @@ def test_loss_equals_the_references(case):
     # the hidden state matters: the last one (noise here) gives another loss
     other = realignment_loss(encoder, None, batch, RealignSettings(projection=False, layer="last"))
     assert abs(other.item() - case["loss_float64"]) > 1e-3
+
+
+def test_the_file_holds_6_full_word_cases_with_several_subwords():
+    assert [case["id"] for case in FULL_WORD] == list(range(24, 30))
+    assert any(end - start > 1 for case in FULL_WORD for pair in case["pairs"]
+               for start, end in pair["left_word_ranges"] + pair["right_word_ranges"])
+
+
+@pytest.mark.parametrize("case", FULL_WORD, ids=lambda case: f"case{case['id']}")
+def test_summed_subwords_loss_equals_the_references(case):
+    batch, encoder = replay(case)
+    settings = RealignSettings(projection=False, word_representation="sum")
+    loss = realignment_loss(encoder, None, batch, settings)
+    assert loss.item() == pytest.approx(case["loss_float64"], abs=1e-7)
+    per_query = query_losses(word_states(encoder, batch, settings.layer, "sum"), batch.links,
+                             settings.temperature)
+    assert per_query.tolist() == pytest.approx(case["per_query_nll_float64"], abs=1e-7)
+    # the first sub-word alone gives another loss on these cases
+    first = realignment_loss(encoder, None, batch, RealignSettings(projection=False))
+    assert abs(first.item() - case["loss_float64"]) > 1e-4
+
+
+def test_encoded_pairs_carry_each_words_subword_range(mbert_tokenizer):
+    """Real tokenization: a word's range covers exactly its pieces (sum mode reads them all)."""
+    from trainables.realignment.batches import encode_pair
+    from trainables.realignment.word_pairs import AlignedPair
+
+    pair = AlignedPair("fr", ("Unbelievably", "big", "houses"), ("Incroyablement", "grandes"), ((0, 0),))
+    encoded = encode_pair(mbert_tokenizer, pair, max_length=32)
+    pieces = [len(mbert_tokenizer.tokenize(w)) for w in pair.source_words]
+    assert encoded.source_first == [1, 1 + pieces[0], 1 + pieces[0] + pieces[1]]
+    assert encoded.source_ends == [1 + pieces[0], 1 + pieces[0] + pieces[1], 1 + sum(pieces)]
+    batch = collate_pairs([encoded], mbert_tokenizer.pad_token_id)
+    assert (batch.word_ends - batch.word_positions).tolist()[:3] == pieces

@@ -148,6 +148,7 @@ def dry_run_error(tmp_path: Path, capsys, realignment: dict) -> str:
     ({"layer": 5}, "realignment.layer 5 is out of range for tiny-mbert: hidden-state indices 0..4"),
     ({"layer": "top"}, "realignment.layer must be 'penultimate', 'last' or a hidden-state index"),
     ({"loss_reduction": "pairs"}, "realignment.loss_reduction must be one of queries, sentence_pairs"),
+    ({"word_representation": "mean"}, "realignment.word_representation must be one of first, sum, got 'mean'"),
 ])
 def test_the_experiment_file_is_checked_before_any_trial(tmp_path, capsys, realignment, expected):
     assert expected in dry_run_error(tmp_path, capsys, realignment)

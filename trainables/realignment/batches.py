@@ -1,8 +1,10 @@
 """Turning aligned sentence pairs into model inputs for the realignment loss.
 
-A word is represented by its first sub-word. Each side is tokenized word
-by word and cut at ``max_length`` sub-words; links to words cut off are
-dropped. With a SentencePiece tokenizer (XLM-R) the bare "▁" pieces are
+A word is represented by its first sub-word (the paper), or by the sum of
+its sub-words (``realignment.word_representation: sum``, the reference's
+other mode): a batch carries each word's first position and the end of its
+pieces. Each side is tokenized word by word and cut at ``max_length``
+sub-words; links to words cut off are dropped. With a SentencePiece tokenizer (XLM-R) the bare "▁" pieces are
 deleted after the cut, as in the reference: a side then holds fewer than
 ``max_length`` ids, and a word left with no sub-word is no word of the
 batch (no candidate, its links dropped).
@@ -27,6 +29,8 @@ class EncodedPair:
     source_first: list[int]      # position of each kept source word's first sub-word, in word order
     target_first: list[int]
     links: list[tuple[int, int]]  # indices into source_first / target_first
+    source_ends: list[int] | None = None   # end (exclusive) of each kept word's pieces; None: first + 1
+    target_ends: list[int] | None = None
 
 
 @dataclass
@@ -37,16 +41,18 @@ class RealignmentBatch:
     word_positions: torch.Tensor   # [N] position of its first sub-word
     links: torch.Tensor            # [M, 2] indices into the N words
     num_pairs: int
+    word_ends: torch.Tensor | None = None   # [N] end (exclusive) of its sub-words
 
     def to(self, device: torch.device) -> "RealignmentBatch":
         return RealignmentBatch(self.input_ids.to(device), self.attention_mask.to(device),
                                 self.word_rows.to(device), self.word_positions.to(device),
-                                self.links.to(device), self.num_pairs)
+                                self.links.to(device), self.num_pairs,
+                                None if self.word_ends is None else self.word_ends.to(device))
 
 
 def _encode_side(tokenizer: Any, words: Sequence[str], max_length: int,
-                 specials: tuple[list[int], list[int]]) -> tuple[list[int], list[int | None]]:
-    """Sub-word ids of one side and the position of each word's first sub-word.
+                 specials: tuple[list[int], list[int]]) -> tuple[list[int], list[tuple[int, int] | None]]:
+    """Sub-word ids of one side and the range [first, end) of each word's sub-words.
 
     None for a word cut off by ``max_length`` or left with no sub-word once
     the bare "▁" pieces are gone. The cut counts the "▁" pieces: the
@@ -56,34 +62,34 @@ def _encode_side(tokenizer: Any, words: Sequence[str], max_length: int,
     budget = max_length - before - after
     bare = bare_metaspace_id(tokenizer)
     ids: list[int] = []
-    first: list[int | None] = []
+    spans: list[tuple[int, int] | None] = []
     used = 0                    # sub-words kept so far, bare "▁" included
     for pieces in raw_word_pieces(tokenizer, words):
         within = pieces[: max(budget - used, 0)]
         used += len(within)
         kept = without_bare_metaspace(within, bare)
-        first.append(before + len(ids) if kept else None)
+        spans.append((before + len(ids), before + len(ids) + len(kept)) if kept else None)
         ids.extend(kept)
-    return with_special_tokens(ids, specials), first
+    return with_special_tokens(ids, specials), spans
 
 
-def _kept_words(first: list[int | None]) -> tuple[list[int], dict[int, int]]:
-    """Positions of the words that have one, and each such word's new index."""
-    positions = [position for position in first if position is not None]
-    index = {word: new for new, word in enumerate(w for w, p in enumerate(first) if p is not None)}
-    return positions, index
+def _kept_words(spans: list[tuple[int, int] | None]) -> tuple[list[int], list[int], dict[int, int]]:
+    """First positions and ends of the words that have sub-words, and each such word's new index."""
+    kept = [span for span in spans if span is not None]
+    index = {word: new for new, word in enumerate(w for w, span in enumerate(spans) if span is not None)}
+    return [first for first, _ in kept], [end for _, end in kept], index
 
 
 def encode_pair(tokenizer: Any, pair: AlignedPair, max_length: int = 128,
                 specials: tuple[list[int], list[int]] | None = None) -> EncodedPair:
     specials = specials or special_tokens(tokenizer)
-    source_ids, source_at = _encode_side(tokenizer, pair.source_words, max_length, specials)
-    target_ids, target_at = _encode_side(tokenizer, pair.target_words, max_length, specials)
-    source_first, source_index = _kept_words(source_at)
-    target_first, target_index = _kept_words(target_at)
+    source_ids, source_spans = _encode_side(tokenizer, pair.source_words, max_length, specials)
+    target_ids, target_spans = _encode_side(tokenizer, pair.target_words, max_length, specials)
+    source_first, source_ends, source_index = _kept_words(source_spans)
+    target_first, target_ends, target_index = _kept_words(target_spans)
     links = [(source_index[i], target_index[j]) for i, j in pair.links
              if i in source_index and j in target_index]
-    return EncodedPair(source_ids, target_ids, source_first, target_first, links)
+    return EncodedPair(source_ids, target_ids, source_first, target_first, links, source_ends, target_ends)
 
 
 def collate_pairs(pairs: Sequence[EncodedPair], pad_token_id: int) -> RealignmentBatch:
@@ -96,17 +102,23 @@ def collate_pairs(pairs: Sequence[EncodedPair], pad_token_id: int) -> Realignmen
         attention_mask[row, : len(sequence)] = 1
     rows: list[int] = []
     positions: list[int] = []
+    ends: list[int] = []
     links: list[tuple[int, int]] = []
     offsets: list[int] = []
+
+    def add_side(row: int, first: list[int], side_ends: list[int] | None) -> None:
+        rows.extend([row] * len(first))
+        positions.extend(first)
+        ends.extend(side_ends if side_ends is not None else [p + 1 for p in first])
+
     for row, pair in enumerate(pairs):             # English sides: rows 0..B-1
         offsets.append(len(rows))
-        rows.extend([row] * len(pair.source_first))
-        positions.extend(pair.source_first)
+        add_side(row, pair.source_first, pair.source_ends)
     for index, pair in enumerate(pairs):           # translations: rows B..2B-1
         target_offset = len(rows)
-        rows.extend([len(pairs) + index] * len(pair.target_first))
-        positions.extend(pair.target_first)
+        add_side(len(pairs) + index, pair.target_first, pair.target_ends)
         links.extend((offsets[index] + i, target_offset + j) for i, j in pair.links)
     return RealignmentBatch(input_ids, attention_mask, torch.tensor(rows, dtype=torch.long),
                             torch.tensor(positions, dtype=torch.long),
-                            torch.tensor(links, dtype=torch.long).reshape(-1, 2), len(pairs))
+                            torch.tensor(links, dtype=torch.long).reshape(-1, 2), len(pairs),
+                            torch.tensor(ends, dtype=torch.long))

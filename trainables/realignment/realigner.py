@@ -57,6 +57,9 @@ def hidden_state_index(layer: int | str, num_blocks: int, model: str = "the mode
     return index
 
 
+WORD_REPRESENTATIONS = ("first", "sum")
+
+
 @dataclass(frozen=True)
 class RealignSettings:
     steps: int | str = "auto"        # "auto": as many as the fine-tuning's optimizer steps
@@ -66,6 +69,7 @@ class RealignSettings:
     temperature: float = 0.1
     layer: int | str = "penultimate"  # the reference's; "last", or a hidden-state index (0 = embeddings)
     loss_reduction: str = "queries"  # mean over the 2N queries (reference) | "sentence_pairs": sum / 2B
+    word_representation: str = "first"   # first sub-word (the paper) | "sum" of the word's sub-words
     projection: bool = True
     projection_dim: int = 128
     max_length: int = 96             # sub-words per side, special tokens included (reference: 96)
@@ -77,6 +81,9 @@ class RealignSettings:
         if self.loss_reduction not in LOSS_REDUCTIONS:
             raise SpecError(f"realignment.loss_reduction must be one of {', '.join(LOSS_REDUCTIONS)}, "
                             f"got {self.loss_reduction!r}")
+        if self.word_representation not in WORD_REPRESENTATIONS:
+            raise SpecError(f"realignment.word_representation must be one of "
+                            f"{', '.join(WORD_REPRESENTATIONS)}, got {self.word_representation!r}")
 
 
 def interleave(pairs_by_language: dict[str, Sequence[AlignedPair]]) -> list[AlignedPair]:
@@ -144,24 +151,36 @@ def model_name(encoder: nn.Module) -> str:
     return getattr(getattr(encoder, "config", None), "_name_or_path", "") or type(encoder).__name__
 
 
-def word_states(encoder: nn.Module, batch: RealignmentBatch, layer: int | str) -> torch.Tensor:
-    """States [N, d] of every word (first sub-word) of the batch at hidden state ``layer``.
+def word_states(encoder: nn.Module, batch: RealignmentBatch, layer: int | str,
+                representation: str = "first") -> torch.Tensor:
+    """States [N, d] of every word of the batch at hidden state ``layer``.
 
     ``layer``: 'penultimate', 'last' or a hidden-state index (0 = the
     embeddings); a negative index counts from the end, as in Python
-    (for internal callers: a spec cannot say it).
+    (for internal callers: a spec cannot say it). ``representation``:
+    ``first`` takes a word's first sub-word, ``sum`` adds up all its
+    sub-words (as the reference's full-word ranges do).
     """
     output = encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
                      output_hidden_states=True)
     hidden_states = output.hidden_states
     if not (isinstance(layer, int) and layer < 0):
         layer = hidden_state_index(layer, len(hidden_states) - 1, model_name(encoder))
-    return hidden_states[layer][batch.word_rows, batch.word_positions]
+    hidden = hidden_states[layer]
+    if representation == "first" or batch.word_ends is None:
+        return hidden[batch.word_rows, batch.word_positions]
+    # every sub-word of every word, gathered in one index, then summed per word
+    lengths = batch.word_ends - batch.word_positions
+    word = torch.repeat_interleave(torch.arange(len(lengths), device=lengths.device), lengths)
+    starts = torch.cumsum(lengths, 0) - lengths
+    offset = torch.arange(len(word), device=lengths.device) - starts[word]
+    pieces = hidden[batch.word_rows[word], batch.word_positions[word] + offset]
+    return hidden.new_zeros((len(lengths), hidden.shape[-1])).index_add_(0, word, pieces)
 
 
 def realignment_loss(encoder: nn.Module, head: nn.Module | None, batch: RealignmentBatch,
                      settings: RealignSettings) -> torch.Tensor:
-    states = word_states(encoder, batch, settings.layer)
+    states = word_states(encoder, batch, settings.layer, settings.word_representation)
     if head is not None:
         states = head(states)
     return contrastive_alignment_loss(states, batch.links, batch.num_pairs, settings.temperature,
@@ -187,6 +206,7 @@ def realignment_provenance(encoder: nn.Module, settings: RealignSettings,
         "realign_layer": settings.layer,
         "realign_hidden_state": hidden_state_index(settings.layer, num_blocks, model_name(encoder)),
         "realign_loss_reduction": settings.loss_reduction,
+        "realign_word_representation": settings.word_representation,
         "realign_max_length": settings.max_length,
     }
     if stream is not None:
