@@ -5,8 +5,10 @@ A malformed or mismatched file fails here with file and line. Task files
 own reader, up to the trial's ``max_*_examples`` (what a trial reads);
 dictionaries and pharaoh files are parsed in full; parallel files, which
 can be large (OPUS-100: 1M lines), are only counted (line-aligned pairs)
-or split on tabs (TSV), streaming. Hub sources are not touched (no
-network here).
+or split on tabs (TSV), streaming; an empty one is refused, and so is a
+language none of whose first 10,000 sentence pairs gets a word link from
+a local dictionary or alignment file (``corpus.check_word_links``). Hub
+sources are not touched (no network here).
 """
 
 from __future__ import annotations
@@ -14,9 +16,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from trainables.artifacts import canonical_json
 from trainables.errors import DataError
 from trainables.languages import SOURCE_LANGUAGE
+from trainables.realignment.corpus import check_word_links
 from trainables.realignment.muse import MUSE_SOURCE
+from trainables.realignment.pretokenization import DEFAULT_PRETOKENIZER
+from trainables.realignment.stream import LOOKAHEAD_PAIRS
 from trainables.tasks.hub_source import is_hub
 from trainables.tasks.registry import get_task
 from trainables.trial_spec import TrialSpec
@@ -35,6 +41,7 @@ def preflight_data(trials: list[TrialSpec]) -> None:
     parallel: dict[Any, int | None] = {}
     dictionaries: set[str] = set()
     alignments: set[str] = set()
+    linkable: dict[str, tuple[str, Any, str, dict[str, Any]]] = {}   # checked last: the files are well formed
     for spec in trials:
         sources = [(SOURCE_LANGUAGE, "train", spec.data["train"], spec.finetune.get("max_train_examples"))]
         sources += [(language, "test", location, spec.finetune.get("max_eval_examples"))
@@ -55,6 +62,10 @@ def preflight_data(trials: list[TrialSpec]) -> None:
                 dictionaries.add(realignment["dictionaries"][language])
             if spec.aligner == "pharaoh":
                 alignments.add(realignment["alignments"][language])
+            options = _link_options(spec, language)
+            if options is not None:
+                linkable.setdefault(canonical_json([language, source, spec.aligner, options]),
+                                    (language, source, spec.aligner, options))
     for (task, location, language, split), limit in task_reads.items():
         _utf8(lambda: get_task(task).load().load_examples(location, language, split, limit), location)
     for key, limit in parallel.items():
@@ -63,12 +74,33 @@ def preflight_data(trials: list[TrialSpec]) -> None:
             if counts[0] != counts[1]:
                 raise DataError(f"parallel files differ in length: {counts[0]} lines vs "
                                 f"{counts[1]} in {key[1]}", key[0])
+            if not counts[0]:
+                raise DataError("parallel files are empty", key[0])
         else:
             _utf8(lambda: _check_tsv(key, limit), key)
     for path in sorted(dictionaries):
         _utf8(lambda: load_muse_dictionary(path), path)
     for path in sorted(alignments):
         _utf8(lambda: read_pharaoh(path), path)
+    for language, source, aligner, options in linkable.values():
+        check_word_links(language, source, aligner, LOOKAHEAD_PAIRS, **options)
+
+
+def _link_options(spec: TrialSpec, language: str) -> dict[str, Any] | None:
+    """What ``check_word_links`` needs for a language whose links are known from local files only."""
+    realignment = spec.realignment
+    source = realignment["parallel"][language]
+    if spec.aligner == "dico":
+        files = {"dictionaries": {language: realignment["dictionaries"][language]}}
+    elif spec.aligner == "pharaoh":
+        files = {"alignments": {language: realignment["alignments"][language]}}
+    else:
+        return None
+    if not (isinstance(source, dict) or is_local(source)) or not all(is_local(f[language]) for f in files.values()):
+        return None
+    return {**files, "aligner_settings": realignment.get("aligner_settings"),
+            "max_pairs": realignment.get("max_pairs"),
+            "pretokenizer": realignment.get("pretokenizer", DEFAULT_PRETOKENIZER)}
 
 
 def _widest(limits: dict[Any, int | None], key: Any, limit: int | None) -> int | None:
@@ -84,6 +116,8 @@ def _utf8(read: Any, path: Any) -> Any:
         return read()
     except UnicodeDecodeError as error:
         raise DataError(f"not UTF-8 text ({error.reason})", path) from None
+    except OSError as error:     # unreadable: permissions, a directory, an I/O error
+        raise DataError(f"cannot read ({error.strerror or error})", path) from None
 
 
 def _count_lines(path: str) -> int:
@@ -108,3 +142,5 @@ def _check_tsv(path: str, limit: int | None) -> None:
             pairs += 1
             if limit is not None and pairs >= limit:
                 return
+    if not pairs:
+        raise DataError("no sentence pair (english<TAB>translation line) in parallel file", path)

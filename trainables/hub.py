@@ -11,11 +11,13 @@ from typing import Any
 from trainables.errors import DataError
 
 
-def load_hub_split(dataset_id: str, config: str | None, split: str) -> Any:
-    """One split of a Hub dataset (``datasets.load_dataset``)."""
+def load_hub_split(dataset_id: str, config: str | None, split: str, streaming: bool = False) -> Any:
+    """One split of a Hub dataset (``datasets.load_dataset``; ``streaming``: an IterableDataset)."""
     try:
         import datasets
 
+        if streaming:
+            return datasets.load_dataset(dataset_id, config, split=split, streaming=True)
         return datasets.load_dataset(dataset_id, config, split=split)
     except Exception as error:  # network, offline mode, unknown config: all one story
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

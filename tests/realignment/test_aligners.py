@@ -204,11 +204,12 @@ def test_simalign_default_layer_and_mutual_argmax():
 def test_second_call_reads_the_cache(tmp_path, monkeypatch):
     calls = []
 
-    def fake_eflomal_pairs(request):
-        calls.append(request.settings)
-        return [AlignedPair(request.language, ("the", "cat"), ("le", "chat"), ((0, 0), (1, 1)))]
+    def fake_eflomal_link_lines(tokenized, settings, progress=None, language=""):
+        calls.append(settings)
+        return [[(0, 0), (1, 1)] if (src, tgt) == (("the", "cat"), ("le", "chat")) else []
+                for src, tgt in tokenized]
 
-    monkeypatch.setattr(eflomal_aligner, "eflomal_pairs", fake_eflomal_pairs)
+    monkeypatch.setattr(eflomal_aligner, "eflomal_link_lines", fake_eflomal_link_lines)
     tokenized = [(("the", "cat"), ("le", "chat"))] + UNALIGNABLE
     request = AlignmentRequest("fr", tokenized)
     first = cached_alignment("eflomal", request, "corpus-1", root=tmp_path)

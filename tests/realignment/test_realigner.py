@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trainables.errors import SpecError
+from trainables.errors import DataError, SpecError
 from trainables.realignment.batches import collate_pairs, encode_pair
 from trainables.realignment.realigner import RealignmentStream, RealignSettings, interleave
 from trainables.realignment.word_pairs import AlignedPair
@@ -23,7 +23,7 @@ def test_interleave_is_round_robin_until_every_language_is_used_up():
 
 
 def test_a_language_without_usable_pairs_is_named(mbert_tokenizer):
-    with pytest.raises(SpecError, match="realignment language\\(s\\) ja"):
+    with pytest.raises(DataError, match="realignment language ja: its parallel data holds no sentence pair"):
         RealignmentStream({"fr": [pair("fr", 0)], "ja": []}, mbert_tokenizer, RealignSettings(), seed=0)
 
 
@@ -77,17 +77,20 @@ def test_pairs_without_a_link_within_max_length_are_dropped(mbert_tokenizer):
     far = AlignedPair("fr", tuple(f"w{i}" for i in range(40)), tuple(f"v{i}" for i in range(40)), ((30, 30),))
     settings = RealignSettings(batch_size=2, max_length=16)
     stream = RealignmentStream({"fr": [far, pair("fr", 0), far, pair("fr", 1)]}, mbert_tokenizer, settings, seed=0)
-    assert stream.num_pairs == 2 and stream.pairs_without_link == {"fr": 2}
     for _ in range(3):
         batch = stream.next_batch()
         assert batch.num_pairs == 2 and len(batch.links) == 2      # every pair of a batch has its link
+    # the counts are those of the first pass, read lazily: complete once 3 batches went past it
+    assert stream.num_pairs == 2 and stream.pairs_without_link == {"fr": 2}
+    assert stream.report["fr"]["complete"] and stream.report["fr"]["lines"] == 4
     # with room for the link the same pair is kept
     assert RealignmentStream({"fr": [far]}, mbert_tokenizer, RealignSettings(max_length=96), seed=0).num_pairs == 1
 
 
 def test_a_language_whose_pairs_all_lose_their_links_is_named(mbert_tokenizer):
     far = AlignedPair("ja", tuple(f"w{i}" for i in range(40)), tuple(f"v{i}" for i in range(40)), ((30, 30),))
-    with pytest.raises(SpecError, match=r"realignment language\(s\) ja \(1 pair\(s\), none with a link within "
+    with pytest.raises(SpecError, match=r"realignment language ja: no usable aligned sentence pair among its 1 "
+                                        r"sentence pair\(s\) \(1 with a word link, none within "
                                         r"realignment.max_length 16 sub-words\)"):
         RealignmentStream({"fr": [pair("fr", 0)], "ja": [far]}, mbert_tokenizer, RealignSettings(max_length=16),
                           seed=0)

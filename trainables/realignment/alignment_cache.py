@@ -5,9 +5,13 @@ pre-tokenization (pre-tokenizer and segmenter) and, for ``simalign``, the
 encoder; the cache
 key is a content key of all of these, so the trials of a grid that share
 a corpus share one alignment (``<cache>/alignments/<key>/``), built once
-under a file lock. The directory holds ``pairs.jsonl`` (one aligned pair a
-line) and ``meta.json`` (what the key was made of, the pre-tokenizer and
-segmenter, how many sentence pairs were skipped).
+under a file lock. The directory holds ``links.txt``, the links of every
+sentence pair of the corpus in its order, one pharaoh line (``0-1 2-3``,
+empty without a link) a pair, and ``meta.json`` (what the key was made
+of, the pre-tokenizer and segmenter, how many sentence pairs were read,
+skipped and linked). The words are not stored: a reader pre-tokenises the
+same corpus again beside ``links.txt``, line by line, so that an alignment
+of a million pairs is a few tens of MB on disk and never held in memory.
 """
 
 from __future__ import annotations
@@ -17,19 +21,21 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from trainables.artifacts import atomic_write_json, cached_directory, content_key, file_fingerprint
-from trainables.errors import SpecError
+from trainables.errors import DataError, SpecError
 from trainables.realignment.pretokenization import (
     DEFAULT_PRETOKENIZER, check_pretokenizer, contains_word, segmenter_name,
 )
-from trainables.realignment.word_pairs import AlignedPair
+from trainables.realignment.word_pairs import AlignedPair, Link, parse_pharaoh_line, pharaoh_line
 
 logger = logging.getLogger(__name__)
 
 CACHE_KIND = "alignments"
-FORMAT_VERSION = 2     # bump when the stored format or an aligner's rule changes (2: the reference's dico rule)
+FORMAT_VERSION = 3     # bump when the stored format or an aligner's rule changes
+                       # (2: the reference's dico rule; 3: links.txt beside the corpus, eflomal max_pairs)
+LINKS_FILE = "links.txt"
 
 
 @dataclass(frozen=True)
@@ -114,50 +120,109 @@ def alignment_key_parts(aligner: str, request, corpus_fingerprint: str,
     return parts
 
 
-def _pair_to_json(pair: AlignedPair) -> str:
-    return json.dumps({"language": pair.language, "source": list(pair.source_words),
-                       "target": list(pair.target_words), "links": [list(link) for link in pair.links]},
-                      ensure_ascii=False)
+@dataclass(frozen=True)
+class CachedLinks:
+    """An alignment in the cache: its directory, key and what ``meta.json`` says."""
+    directory: Path
+    key: str
+    meta: dict[str, Any]
+
+    @property
+    def links_path(self) -> Path:
+        return self.directory / LINKS_FILE
+
+    @property
+    def lines(self) -> int:
+        return int(self.meta["lines"])
+
+    def link_lines(self) -> Iterator[str]:
+        """The stored pharaoh line of every sentence pair, in corpus order, read one at a time."""
+        with open(self.links_path, encoding="utf-8") as handle:
+            for line in handle:
+                yield line.rstrip("\n")
 
 
-def _pair_from_json(line: str) -> AlignedPair:
-    value = json.loads(line)
-    return AlignedPair(value["language"], tuple(value["source"]), tuple(value["target"]),
-                       tuple((int(i), int(j)) for i, j in value["links"]))
+class _Counted:
+    """Sentence pairs passed through as they are read, counted (and those with a side without words)."""
+
+    def __init__(self, tokenized: Iterable[tuple[Sequence[str], Sequence[str]]]):
+        self.tokenized = tokenized
+        self.lines = self.skipped = 0
+
+    def __iter__(self):
+        for src, tgt in self.tokenized:
+            self.lines += 1
+            self.skipped += not (contains_word(src) and contains_word(tgt))
+            yield src, tgt
 
 
-def cached_alignment(aligner: str, request, corpus_fingerprint: str | None = None,
-                     segmenter: str | None = None, root: Path | None = None) -> AlignmentOutcome:
-    """The aligned pairs of ``request``'s corpus, computed on the first call only.
+def _computed_links(aligner: str, request, tokenized: Iterable[tuple[Sequence[str], Sequence[str]]],
+                    progress: Callable[[str], None] | None) -> Iterable[list[Link]]:
+    from dataclasses import replace
 
-    ``corpus_fingerprint`` identifies the corpus (e.g. the file fingerprint
-    of the parallel data and its line range); by default
-    ``tokenized_fingerprint`` of the pre-tokenized sentences. ``segmenter``
-    names the pre-tokenization, by default ``segmenter_name(language)``.
+    from trainables.realignment.aligners import alignment_links
+
+    if aligner == "eflomal":     # streams its input to disk: a corpus of any size in bounded memory
+        from trainables.realignment.eflomal_aligner import eflomal_link_lines
+        return eflomal_link_lines(tokenized, request.settings, progress, request.language)
+    return alignment_links(aligner, replace(request, tokenized=list(tokenized)))
+
+
+def cached_links(aligner: str, request, corpus_fingerprint: str | None = None,
+                 tokenized: Callable[[], Iterable[tuple[Sequence[str], Sequence[str]]]] | None = None,
+                 segmenter: str | None = None, root: Path | None = None,
+                 progress: Callable[[str], None] | None = None) -> CachedLinks:
+    """The links of ``request``'s corpus in the cache, computed on the first call only.
+
+    ``tokenized`` gives the pre-tokenized sentence pairs when they are to
+    be read as a stream (a large corpus) rather than from
+    ``request.tokenized``; it is called only on a cache miss.
+    ``corpus_fingerprint`` identifies the corpus (e.g. a content hash of
+    the pairs read); by default ``tokenized_fingerprint`` of
+    ``request.tokenized``. ``segmenter`` names the pre-tokenization, by
+    default ``segmenter_name(language)``.
     """
-    from trainables.realignment.aligners import aligned_pairs
-
     corpus = corpus_fingerprint or tokenized_fingerprint(request.tokenized)
     parts = alignment_key_parts(aligner, request, corpus, segmenter)
     key = content_key(parts)
 
     def build(directory: Path) -> None:
-        pairs = aligned_pairs(aligner, request)
-        skipped = skipped_lines(request.tokenized)
-        with open(directory / "pairs.jsonl", "w", encoding="utf-8") as handle:
-            for pair in pairs:
-                handle.write(_pair_to_json(pair) + "\n")
-        atomic_write_json(directory / "meta.json", {**parts, "skipped": skipped,
-                                                    "lines": len(request.tokenized), "pairs": len(pairs)})
+        counted = _Counted(tokenized() if tokenized is not None else request.tokenized)
+        linked = 0
+        with open(directory / LINKS_FILE, "w", encoding="utf-8") as handle:
+            for links in _computed_links(aligner, request, counted, progress):
+                handle.write(pharaoh_line(links) + "\n")
+                linked += bool(links)
+        atomic_write_json(directory / "meta.json", {**parts, "skipped": counted.skipped,
+                                                    "lines": counted.lines, "pairs": linked})
         logger.info("%s alignment of %s: %d pairs with links, %d of %d sentence pairs skipped",
-                    aligner, request.language, len(pairs), skipped, len(request.tokenized))
+                    aligner, request.language, linked, counted.skipped, counted.lines)
 
     directory = cached_directory(CACHE_KIND, key, build, root=root)
     meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
-    with open(directory / "pairs.jsonl", encoding="utf-8") as handle:
-        pairs = [_pair_from_json(line) for line in handle if line.strip()]
-    return AlignmentOutcome(pairs=pairs, skipped=int(meta["skipped"]), lines=int(meta["lines"]),
-                            segmenter=str(meta["segmenter"]), key=key, pretokenizer=str(meta["pretokenizer"]))
+    return CachedLinks(directory, key, meta)
+
+
+def cached_alignment(aligner: str, request, corpus_fingerprint: str | None = None,
+                     segmenter: str | None = None, root: Path | None = None) -> AlignmentOutcome:
+    """The aligned pairs of ``request``'s corpus (a list), computed on the first call only.
+
+    See ``cached_links``; this reads the whole alignment into memory, for
+    a corpus given as a list (tools, tests).
+    """
+    cached = cached_links(aligner, request, corpus_fingerprint, segmenter=segmenter, root=root)
+    if cached.lines != len(request.tokenized):
+        raise DataError(f"the cached alignment holds {cached.lines} sentence pairs, the corpus "
+                        f"{len(request.tokenized)}; delete it", cached.directory)
+    pairs = []
+    for number, ((src, tgt), line) in enumerate(zip(request.tokenized, cached.link_lines()), 1):
+        links = parse_pharaoh_line(line, cached.links_path, number)
+        if links:
+            pairs.append(AlignedPair(request.language, tuple(src), tuple(tgt), tuple(links)))
+    meta = cached.meta
+    return AlignmentOutcome(pairs=pairs, skipped=int(meta["skipped"]), lines=cached.lines,
+                            segmenter=str(meta["segmenter"]), key=cached.key,
+                            pretokenizer=str(meta["pretokenizer"]))
 
 
 def cached_aligned_pairs(aligner: str, request, corpus_fingerprint: str | None = None,

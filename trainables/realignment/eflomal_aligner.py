@@ -13,15 +13,19 @@ links. The alignment cache (``alignment_cache``) computes a corpus's
 alignment once, so every trial of a grid sees the same links.
 
 Sentence pairs with a side without words (empty, or only punctuation) are
-skipped and counted, not given to eflomal.
+skipped and counted, not given to eflomal. At most ``max_pairs`` sentence
+pairs of a corpus (its first) are read and aligned, as a stream: a corpus
+of any size costs eflomal's own memory for those pairs only.
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
+import time
+from array import array
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from trainables.errors import SpecError, unknown_name
 from trainables.realignment.pretokenization import contains_word
@@ -39,7 +43,16 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "samplers": 3,
     "iterations": 1.0,       # eflomal's rel_iterations: a factor on its default iteration counts
     "null_prior": 0.2,
+    # Sentence pairs eflomal is trained on, per corpus: the first N. Over ten
+    # times what a realignment draws per language (the paper's longest, QA
+    # with steps: auto: about 37,000 steps x 16 pairs over 34 languages,
+    # about 18,000 a language), where a statistical aligner's quality has
+    # levelled off; it bounds the one-off alignment to minutes and its
+    # memory to a few hundred MB.
+    "max_pairs": 200_000,
 }
+
+PROGRESS_EVERY = 100_000     # a progress line every N sentence pairs read
 
 _NEIGHBOURS = ((-1, 0), (0, -1), (1, 0), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))
 
@@ -61,6 +74,9 @@ def resolved_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
         raise SpecError(f"eflomal iterations must be positive, got {resolved['iterations']!r}")
     if not 0 < float(resolved["null_prior"]) < 1:
         raise SpecError(f"eflomal null_prior must be in (0, 1), got {resolved['null_prior']!r}")
+    max_pairs = resolved["max_pairs"]
+    if isinstance(max_pairs, bool) or not isinstance(max_pairs, int) or max_pairs < 1:
+        raise SpecError(f"eflomal max_pairs must be a positive integer, got {max_pairs!r}")
     return resolved
 
 
@@ -123,43 +139,76 @@ def _parse_links(line: str) -> list[Link]:
     return links
 
 
-def eflomal_links(tokenized: Sequence[tuple[Sequence[str], Sequence[str]]],
-                  settings: dict[str, Any] | None = None) -> list[list[Link]]:
-    """One-to-one links of every sentence pair ([] for a skipped pair).
+def eflomal_link_lines(tokenized: Iterable[tuple[Sequence[str], Sequence[str]]],
+                       settings: dict[str, Any] | None = None,
+                       progress: Callable[[str], None] | None = None, language: str = "") -> Iterator[list[Link]]:
+    """One-to-one links of every sentence pair, in order ([] for a pair not aligned).
 
-    eflomal is trained on the alignable pairs of ``tokenized`` themselves.
+    eflomal is trained on the alignable pairs among the first
+    ``max_pairs`` of ``tokenized`` themselves; the pairs beyond are not
+    aligned. ``tokenized`` is read once, as a stream: the words go to
+    eflomal's input files as they come, and only the sentence lengths stay
+    in memory; the links are read back from eflomal's output line by line.
     """
     import eflomal
 
     settings = resolved_settings(settings)
-    alignable = [n for n, (src, tgt) in enumerate(tokenized) if contains_word(src) and contains_word(tgt)]
-    skipped = len(tokenized) - len(alignable)
-    if skipped:
-        logger.info("eflomal: skipped %d of %d sentence pairs with a side without words",
-                    skipped, len(tokenized))
-    result: list[list[Link]] = [[] for _ in tokenized]
-    if not alignable:
-        return result
-    source_lines = [" ".join(_eflomal_word(w) for w in tokenized[n][0]) for n in alignable]
-    target_lines = [" ".join(_eflomal_word(w) for w in tokenized[n][1]) for n in alignable]
-    aligner = eflomal.Aligner(model=settings["model"], n_samplers=settings["samplers"],
-                              rel_iterations=float(settings["iterations"]),
-                              null_prior=float(settings["null_prior"]))
+    limit = settings["max_pairs"]
+    say = progress or logger.info
+    name = f" {language}" if language else ""
+    source_lengths, target_lengths = array("l"), array("l")    # -1: not given to eflomal
+    trained = beyond = 0
     with tempfile.TemporaryDirectory(prefix="alignfreeze-eflomal-") as tmp:
+        source_path, target_path = Path(tmp, "source"), Path(tmp, "target")
+        with open(source_path, "w", encoding="utf-8") as source_file, \
+                open(target_path, "w", encoding="utf-8") as target_file:
+            for number, (src, tgt) in enumerate(tokenized):
+                if number >= limit:
+                    beyond += 1
+                elif contains_word(src) and contains_word(tgt):
+                    source_file.write(" ".join(_eflomal_word(w) for w in src) + "\n")
+                    target_file.write(" ".join(_eflomal_word(w) for w in tgt) + "\n")
+                    source_lengths.append(len(src))
+                    target_lengths.append(len(tgt))
+                    trained += 1
+                    if trained % PROGRESS_EVERY == 0:
+                        say(f"eflomal{name}: {trained} sentence pairs read")
+                    continue
+                source_lengths.append(-1)
+                target_lengths.append(-1)
+        skipped = len(source_lengths) - trained - beyond
+        say(f"eflomal{name}: training on {trained} sentence pairs"
+            + (f" ({skipped} skipped: a side without words)" if skipped else "")
+            + (f"; {beyond} beyond aligner_settings.max_pairs {limit} left unaligned" if beyond else ""))
+        if not trained:
+            yield from ([] for _ in source_lengths)
+            return
+        started = time.perf_counter()
         forward_path, reverse_path = Path(tmp, "forward"), Path(tmp, "reverse")
-        aligner.align(source_lines, target_lines, links_filename_fwd=str(forward_path),
-                      links_filename_rev=str(reverse_path), quiet=True)
-        forward_lines = forward_path.read_text(encoding="utf-8").split("\n")
-        reverse_lines = reverse_path.read_text(encoding="utf-8").split("\n")
-    for k, n in enumerate(alignable):
-        src, tgt = tokenized[n]
-        # Both files hold (source, target) links; eflomal leaves a line empty
-        # for a sentence it could not align (e.g. over its length limit).
-        forward = _parse_links(forward_lines[k]) if k < len(forward_lines) else []
-        reverse = _parse_links(reverse_lines[k]) if k < len(reverse_lines) else []
-        links = symmetrised_links(forward, reverse, settings["symmetrisation"], len(src), len(tgt))
-        result[n] = one_to_one((i, j) for i, j in links if i < len(src) and j < len(tgt))
-    return result
+        aligner = eflomal.Aligner(model=settings["model"], n_samplers=settings["samplers"],
+                                  rel_iterations=float(settings["iterations"]),
+                                  null_prior=float(settings["null_prior"]))
+        with open(source_path, encoding="utf-8") as source_file, open(target_path, encoding="utf-8") as target_file:
+            aligner.align(source_file, target_file, links_filename_fwd=str(forward_path),
+                          links_filename_rev=str(reverse_path), quiet=True)
+        say(f"eflomal{name}: {trained} sentence pairs aligned in {time.perf_counter() - started:.0f} s")
+        with open(forward_path, encoding="utf-8") as forward_file, open(reverse_path, encoding="utf-8") as reverse_file:
+            for source_length, target_length in zip(source_lengths, target_lengths):
+                if source_length < 0:
+                    yield []
+                    continue
+                # Both files hold (source, target) links; eflomal leaves a line empty
+                # for a sentence it could not align (e.g. over its length limit).
+                forward = _parse_links(forward_file.readline())
+                reverse = _parse_links(reverse_file.readline())
+                links = symmetrised_links(forward, reverse, settings["symmetrisation"], source_length, target_length)
+                yield one_to_one((i, j) for i, j in links if i < source_length and j < target_length)
+
+
+def eflomal_links(tokenized: Sequence[tuple[Sequence[str], Sequence[str]]],
+                  settings: dict[str, Any] | None = None) -> list[list[Link]]:
+    """One-to-one links of every sentence pair of a list ([] for a pair not aligned); see ``eflomal_link_lines``."""
+    return list(eflomal_link_lines(tokenized, settings))
 
 
 def eflomal_pairs(request) -> list[AlignedPair]:

@@ -1,11 +1,12 @@
 """The realignment phase: train the encoder on the contrastive loss, some blocks frozen.
 
-``RealignmentStream`` yields batches of aligned sentence pairs, the
-languages interleaved round-robin and reshuffled at every pass, for as
-many steps as asked; a pair with no link left once its sides are cut at
-``max_length`` sub-words is dropped, as the reference drops it.
-``realign`` runs the "before" schedule; ``realignment_loss`` is shared
-with the "during" schedule of the fine-tuning loop.
+``RealignmentStream`` (``stream``) yields batches of aligned sentence
+pairs read lazily from each language's corpus, shuffled through a seeded
+buffer and interleaved round-robin, for as many steps as asked; a pair
+with no link left once its sides are cut at ``max_length`` sub-words is
+dropped, as the reference drops it. ``realign`` runs the "before"
+schedule; ``realignment_loss`` is shared with the "during" schedule of
+the fine-tuning loop.
 
 Which hidden state is realigned (``layer``): the reference computes the
 loss on ``hidden_states[L-1]`` of an L-block encoder, the output of the
@@ -21,7 +22,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -29,10 +30,11 @@ from torch import nn
 from trainables.errors import SpecError
 from trainables.freezing import frozen, trainable_parameters
 from trainables.optimizers import adam
-from trainables.realignment.batches import EncodedPair, RealignmentBatch, collate_pairs, encode_pair
+from trainables.realignment.batches import RealignmentBatch
 from trainables.realignment.contrastive_loss import LOSS_REDUCTIONS, ProjectionHead, contrastive_alignment_loss
-from trainables.realignment.word_pairs import AlignedPair
-from trainables.tasks.token_classification import special_tokens
+# the stream lives in its own module; its names stay importable from here
+from trainables.realignment.stream import (INTERLEAVINGS, RealignmentStream,  # noqa: F401
+                                          check_interleaving, interleave)
 
 
 LAYER_NAMES = ("penultimate", "last")
@@ -75,6 +77,7 @@ class RealignSettings:
     max_length: int = 96             # sub-words per side, special tokens included (reference: 96)
     during_weight: float = 0.1       # "during" schedule: weight of the realignment loss
     max_pairs: int | None = None     # per language; None: all
+    interleaving: str = "shortest"   # the reference's: a pass ends with the shortest language | "all_pairs"
 
     def __post_init__(self) -> None:
         check_layer_setting(self.layer)
@@ -84,67 +87,7 @@ class RealignSettings:
         if self.word_representation not in WORD_REPRESENTATIONS:
             raise SpecError(f"realignment.word_representation must be one of "
                             f"{', '.join(WORD_REPRESENTATIONS)}, got {self.word_representation!r}")
-
-
-def interleave(pairs_by_language: dict[str, Sequence[AlignedPair]]) -> list[AlignedPair]:
-    """Round-robin over languages (in the given order) until every list is used up."""
-    lists = [list(pairs) for pairs in pairs_by_language.values()]
-    merged: list[AlignedPair] = []
-    for index in range(max((len(p) for p in lists), default=0)):
-        merged.extend(p[index] for p in lists if index < len(p))
-    return merged
-
-
-class RealignmentStream:
-    """Endless batches of encoded pairs; each pass reshuffles every language, then interleaves."""
-
-    def __init__(self, pairs_by_language: dict[str, Sequence[AlignedPair]], tokenizer: Any,
-                 settings: RealignSettings, seed: int):
-        specials = special_tokens(tokenizer)
-        self.encoded: dict[str, list[EncodedPair]] = {}
-        self.pairs_without_link: dict[str, int] = {}   # dropped: no link within max_length
-        for language, pairs in pairs_by_language.items():
-            encoded = [encode_pair(tokenizer, pair, settings.max_length, specials) for pair in pairs]
-            self.encoded[language] = [pair for pair in encoded if pair.links]
-            self.pairs_without_link[language] = len(encoded) - len(self.encoded[language])
-        empty = [language + (f" ({self.pairs_without_link[language]} pair(s), none with a link within "
-                             f"realignment.max_length {settings.max_length} sub-words)"
-                             if self.pairs_without_link[language] else "")
-                 for language, pairs in self.encoded.items() if not pairs]
-        if empty:
-            raise SpecError(f"no usable aligned sentence pair for realignment language(s) {', '.join(empty)}")
-        self.batch_size = settings.batch_size
-        self.pad_token_id = tokenizer.pad_token_id
-        self.generator = torch.Generator().manual_seed(seed)
-        self._buffer: list[EncodedPair] = []
-        self.batches_drawn = 0
-
-    @property
-    def num_pairs(self) -> int:
-        return sum(len(pairs) for pairs in self.encoded.values())
-
-    def _refill(self) -> None:
-        shuffled = {}
-        for language, pairs in self.encoded.items():
-            order = torch.randperm(len(pairs), generator=self.generator).tolist()
-            shuffled[language] = [pairs[i] for i in order]
-        self._buffer.extend(interleave(shuffled))
-
-    def next_batch(self) -> RealignmentBatch:
-        while len(self._buffer) < self.batch_size:
-            self._refill()
-        batch, self._buffer = self._buffer[: self.batch_size], self._buffer[self.batch_size:]
-        self.batches_drawn += 1
-        return collate_pairs(batch, self.pad_token_id)
-
-    def skip(self, batches: int) -> None:
-        """Advance as if ``batches`` had been drawn (resuming a run)."""
-        for _ in range(batches):
-            self.next_batch()
-
-    def __iter__(self) -> Iterator[RealignmentBatch]:
-        while True:
-            yield self.next_batch()
+        check_interleaving(self.interleaving)
 
 
 def model_name(encoder: nn.Module) -> str:
