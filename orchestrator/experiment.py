@@ -33,7 +33,7 @@ from trainables.trial_spec import BASELINE, FINETUNE_KEYS, REALIGN_KEYS, TrialSp
 
 TOP_LEVEL_KEYS = ("name", "description", "models", "tasks", "strategies", "aligners", "schedules", "seeds",
                   "freeze_embeddings", "languages", "data", "realignment", "finetune", "resources",
-                  "device", "precision", "ray", "search")
+                  "device", "precision", "ray", "search", "cache")
 RESOURCE_KEYS = ("cpus", "gpus")
 RAY_KEYS = ("address", "max_concurrent_trials", "reuse_actors", "max_failures", "num_cpus", "num_gpus")
 
@@ -155,7 +155,8 @@ def experiment_from_dict(raw: Any, base: Path | None = None, source: str | None 
                                       _per_task(raw.get("finetune"), task, FINETUNE_KEYS, "finetune"))
     common = {"freeze_embeddings": bool(raw.get("freeze_embeddings", False)),
               "device": str(raw.get("device", "auto")), "precision": str(raw.get("precision", "fp32")),
-              "cpus": int(resources.get("cpus", 1)), "gpus": float(resources.get("gpus", 0))}
+              "cpus": int(resources.get("cpus", 1)), "gpus": float(resources.get("gpus", 0)),
+              "cache": _cache_location(raw.get("cache"), base or Path.cwd())}
     axes = GridAxes(models, per_task, per_model, aligners, schedules, seeds, realignment, common)
     trials = expand_grid(axes, blocks)
     preflight_data(trials)
@@ -198,6 +199,18 @@ class _Resolver:
         if isinstance(value, str):
             return self(value)
         raise SpecError(f"expected a path or a mapping of paths, got {value!r}")
+
+
+def _cache_location(value: Any, base: Path) -> str | None:
+    """The realigned-encoder cache: a storage URI as given, a local path made absolute."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise SpecError(f"cache must be a path or a storage URI, got {value!r}")
+    if "://" in value:
+        return value
+    path = Path(os.path.expandvars(value)).expanduser()
+    return str(path if path.is_absolute() else (base / path).resolve())
 
 
 def _targets(languages: Any, task: str) -> tuple[str, ...]:

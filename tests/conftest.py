@@ -12,6 +12,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import pytest  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def realigned_cache_of_the_session(tmp_path_factory):
+    """The test trials' realigned encoders go to a temporary directory, not the user's cache."""
+    os.environ.setdefault("ALIGNFREEZE_REALIGNED_CACHE", str(tmp_path_factory.mktemp("realigned")))
+
+
 @pytest.fixture(scope="session")
 def mbert_tokenizer():
     from trainables.tiny_models import mbert_tokenizer

@@ -63,6 +63,15 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB (ru_maxrss: KB on Linux, bytes on macOS)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+
+
 @dataclass
 class Phase:
     """What a checkpoint says about where the trial stands."""
@@ -139,22 +148,24 @@ class TrialRunner:
                                                                        self.spec.freeze_embeddings))
 
     def _realignment_stream(self):
-        from trainables.realignment.corpus import realignment_pairs
+        from trainables.realignment.corpus import language_corpora
         from trainables.realignment.pretokenization import DEFAULT_PRETOKENIZER
         from trainables.realignment.realigner import RealignmentStream
 
         realignment = self.spec.realignment
         started = time.perf_counter()
-        report: dict[str, Any] = {}
-        pairs = realignment_pairs(
+        corpora = language_corpora(
             realignment["languages"], realignment["parallel"], self.spec.aligner,
             dictionaries=realignment.get("dictionaries"), alignments=realignment.get("alignments"),
             aligner_settings=realignment.get("aligner_settings"), max_pairs=self.realign.max_pairs,
-            encoder=(self.encoder, self.tokenizer), report=report,
+            encoder=(self.encoder, self.tokenizer), progress=self.log,
             pretokenizer=realignment.get("pretokenizer", DEFAULT_PRETOKENIZER))
-        stream = RealignmentStream(pairs, self.tokenizer, self.realign, self.spec.seed)
+        stream = RealignmentStream(corpora, self.tokenizer, self.realign, self.spec.seed)
+        # from the trial's start (``run``) to its first realignment batch; kept across a resume
+        stream.on_first_batch = lambda: self.timings.setdefault(
+            "first_step_s", time.perf_counter() - self.started)
         self.timings["align_s"] = time.perf_counter() - started
-        self.stats["realignment_corpus"] = report
+        self.stats["realignment_corpus"] = stream.report    # its counts grow as the stream reads
         return stream
 
     # ------------------------------------------------------------ checkpoints
@@ -185,7 +196,7 @@ class TrialRunner:
         """Run (or resume) the trial and return its result."""
         import tempfile
 
-        total_started = time.perf_counter()
+        total_started = self.started = time.perf_counter()
         self._setup()
         state = self._load(resume_from) if resume_from else None
         phase = Phase(state["phase"], state["epoch"]) if state else Phase("start")
@@ -214,21 +225,15 @@ class TrialRunner:
 
         frozen_names = self._frozen_names() if self.spec.realigns else frozenset()
         if self.spec.realigns and self.spec.schedule == "before" and phase.name == "start":
-            from trainables.realignment.realigner import realign
-
-            stream = self._realignment_stream()
-            steps = self._realignment_steps()
-            self.log(f"realigning {self.spec.model} for {steps} steps, frozen: {self.spec.freeze_spec} "
-                     f"({len(frozen_names)} tensors)")
-            stats = realign(self.encoder, stream, self.realign, steps, frozen_names,
-                            self.realign.learning_rate, self.device, self.autocast_dtype)
-            self.timings["realign_s"] = stats.pop("realign_s")
-            self.stats.update(stats)
+            self._realign_before(frozen_names)
             phase = Phase("realigned")
             checkpoint("realigned", phase, {"encoder": self.encoder.state_dict()},
                        {k: v for k, v in self.stats.items() if isinstance(v, (int, float))})
         elif state is not None and phase.name == "realigned":
             self.encoder.load_state_dict(state["encoder"])
+        if self.spec.realigns and self.spec.schedule == "during":
+            self.stats["realignment_cache"] = {"key": None, "hit": False,
+                                               "reason": "schedule 'during' realigns inside fine-tuning"}
         self.stats.setdefault("realign_steps", 0)
 
         model = self._finetune(phase, state, frozen_names, checkpoint)
@@ -238,6 +243,40 @@ class TrialRunner:
         # wall time of this call (after a resume, the phases before it are in realign_s / finetune_s)
         self.timings["total_s"] = time.perf_counter() - total_started
         return self._result(evaluation)
+
+    def _realign_before(self, frozen_names: frozenset[str]) -> None:
+        """The "before" realignment, from the shared cache when another trial computed it."""
+        from trainables.realignment.realigned_cache import (RealignedCache, load_or_realign,
+                                                             realignment_identity)
+        from trainables.realignment.realigner import realign
+        from trainables.artifacts import content_key
+
+        spec, steps = self.spec, self._realignment_steps()
+        identity = realignment_identity(spec, steps)
+        key = content_key(identity)
+
+        def compute() -> dict[str, Any]:
+            stream = self._realignment_stream()
+            # Reseeded here, so the realignment's random streams (dropout, the
+            # projection head) depend on its key only, never on the task loaded before.
+            seed_everything(spec.seed)
+            self.log(f"realigning {spec.model} for {steps} steps, frozen: {spec.freeze_spec} "
+                     f"({len(frozen_names)} tensors)")
+            stats = realign(self.encoder, stream, self.realign, steps, frozen_names,
+                            self.realign.learning_rate, self.device, self.autocast_dtype)
+            return {**stats, "realignment_corpus": self.stats.get("realignment_corpus")}
+
+        started = time.perf_counter()
+        stats, hit = load_or_realign(
+            RealignedCache(spec.cache), key, self.encoder, compute, log=self.log,
+            meta={"identity": identity, "model": spec.model, "strategy": spec.freeze_spec,
+                  "aligner": spec.aligner, "steps": steps, "computed_by": spec.trial_id,
+                  "host": platform.node()})
+        stats = dict(stats)
+        computed_s = stats.pop("realign_s", None)
+        self.timings["realign_s"] = computed_s if not hit else time.perf_counter() - started
+        self.stats.update(stats)
+        self.stats["realignment_cache"] = {"key": key, "hit": hit}
 
     # -------------------------------------------------------------- finetune
     def _finetune(self, phase: Phase, state: dict[str, Any] | None, frozen_names: frozenset[str],
@@ -356,6 +395,7 @@ class TrialRunner:
                 "finetune_steps": self.finetune_steps,
                 "train_features": len(self.features),
                 "timings": dict(self.timings),
+                "peak_rss_mb": peak_rss_mb(),
                 **{k: v for k, v in self.stats.items()},
             },
         }

@@ -30,7 +30,7 @@ FINETUNE_KEYS = ("batch_size", "learning_rate", "epochs", "max_length", "eval_ma
                  "dropout", "clip_grad_norm", "zh_segmentation")
 REALIGN_KEYS = ("steps", "learning_rate", "batch_size", "temperature", "layer", "projection",
                 "projection_dim", "max_length", "during_weight", "max_pairs", "pretokenizer",
-                "loss_reduction", "word_representation")
+                "loss_reduction", "word_representation", "interleaving")
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,8 @@ class TrialSpec:
     precision: str = "fp32"
     cpus: int = 1
     gpus: float = 0.0
+    cache: str | None = None              # realigned-encoder cache: a path or a storage URI;
+                                          # None: $ALIGNFREEZE_CACHE/realigned
 
     # ---- identity
     def to_dict(self) -> dict[str, Any]:
@@ -71,9 +73,9 @@ class TrialSpec:
 
     @property
     def key(self) -> str:
-        """Stable content key (resources excluded: they do not change the result)."""
+        """Stable content key (resources and the cache location excluded: they do not change the result)."""
         identity = self.to_dict()
-        for name in ("cpus", "gpus", "device"):
+        for name in ("cpus", "gpus", "device", "cache"):
             identity.pop(name)
         return content_key(identity)
 
@@ -157,6 +159,9 @@ def validate(spec: TrialSpec, check_files: bool = True, num_blocks: int | None =
         raise SpecError(f"the baseline does not realign: aligner must be 'none', got {spec.aligner!r}")
     if check_files:
         _check_sources(spec)
+        if spec.realigns and spec.schedule == "before":
+            from trainables.realignment.realigned_cache import check_cache_location
+            check_cache_location(spec.cache)
     return spec
 
 
@@ -183,12 +188,13 @@ def _validate_realignment(spec: TrialSpec, num_blocks: int) -> None:
     steps = realignment.get("steps", "auto")
     if steps != "auto" and (not isinstance(steps, int) or steps < 1):
         raise SpecError(f"realignment.steps must be 'auto' or a positive integer, got {steps!r}")
-    if {"layer", "loss_reduction", "word_representation"} & set(realignment):
+    if {"layer", "loss_reduction", "word_representation", "interleaving"} & set(realignment):
         from trainables.realignment.realigner import RealignSettings, hidden_state_index
 
         hidden_state_index(realignment.get("layer", "penultimate"), num_blocks, spec.model)
         RealignSettings(loss_reduction=realignment.get("loss_reduction", "queries"),   # checks the values
-                        word_representation=realignment.get("word_representation", "first"))
+                        word_representation=realignment.get("word_representation", "first"),
+                        interleaving=realignment.get("interleaving", "shortest"))
 
 
 def _check_sources(spec: TrialSpec) -> None:
