@@ -9,6 +9,8 @@
     alignfreeze align-eval [...]
     alignfreeze align --aligner NAME --language XX --parallel FILE [...]
     alignfreeze score TASK FILE...
+    alignfreeze plan EXPERIMENT.yaml [--throughput FILE] [--steps N] [--json]
+    alignfreeze cache list|prune [--older-than D]
 
 A user error (bad spec, bad data file) is one line on stderr and exit
 status 2, raised before any trial starts where it can be known then.
@@ -160,6 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
         "align", help="word pairs of a parallel corpus from an aligner, as JSONL or pharaoh"))
     add_score_arguments(commands.add_parser(
         "score", help="score predictions made anywhere with this tool's metrics (JSON on stdout)"))
+
+    from orchestrator.cache_command import add_cache_arguments
+    from orchestrator.plan_command import add_plan_arguments
+
+    add_plan_arguments(commands.add_parser(
+        "plan", help="what a grid will cost before it runs: trials, realignments, steps, device-hours, disk"))
+    add_cache_arguments(commands.add_parser("cache", help="list or prune the cache of realigned encoders"))
     return parser
 
 
@@ -200,6 +209,14 @@ def main(argv: list[str] | None = None) -> int:
             from orchestrator.score_command import run_score
 
             return run_score(args)
+        if args.command == "plan":
+            from orchestrator.plan_command import run_plan
+
+            return run_plan(args)
+        if args.command == "cache":
+            from orchestrator.cache_command import run_cache
+
+            return run_cache(args)
     except AlignFreezeError as error:
         print(f"alignfreeze: error: {error}", file=sys.stderr)
         return 2
