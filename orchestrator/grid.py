@@ -2,7 +2,9 @@
 
 The grid crosses models x tasks x strategies x aligners x schedules x
 seeds. Baseline trials do not realign, so there is one per (model, task,
-seed), whatever the aligners and schedules.
+seed), whatever the aligners and schedules. Each trial carries the
+content fingerprints of the local data it reads (taken once per file for
+the whole grid): its ID follows the data's content, not its location.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trainables.errors import SpecError
-from trainables.trial_spec import BASELINE, TrialSpec, validate
+from trainables.trial_spec import BASELINE, TrialSpec, validate, with_fingerprints
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,9 @@ class GridAxes:
 
 
 def expand_grid(axes: GridAxes, num_blocks: dict[str, int]) -> list[TrialSpec]:
-    """Every trial of the grid, each validated; a repeated trial is an error."""
+    """Every trial of the grid, each validated and fingerprinted; a repeated trial is an error."""
     trials: list[TrialSpec] = []
+    fingerprints: dict[str, str | None] = {}    # by location, shared by the grid's trials
     for model in axes.models:
         for task, settings in axes.tasks.items():
             for strategy in axes.strategies[model]:
@@ -50,7 +53,8 @@ def expand_grid(axes: GridAxes, num_blocks: dict[str, int]) -> list[TrialSpec]:
                             schedule=schedule,
                             realignment=axes.realignment if strategy != BASELINE else {},
                             finetune=settings.finetune, **axes.common)
-                        trials.append(validate(spec, num_blocks=num_blocks[model]))
+                        validate(spec, num_blocks=num_blocks[model])
+                        trials.append(with_fingerprints(spec, fingerprints))
     ids = [t.trial_id for t in trials]
     if len(set(ids)) != len(ids):
         raise SpecError("experiment: the grid contains the same trial twice (repeated model, seed or strategy?)")

@@ -3,6 +3,8 @@
     DIR/experiment.json          every planned trial (id + spec)
     DIR/results/<trial_id>.json  one per completed trial
     DIR/errors/<trial_id>.json   one per errored trial (removed when it later completes)
+    DIR/retired/<trial_id>.json  results of trials the experiment file no longer plans
+    DIR/retired/errors/          (kept, never deleted; a result moves back when its trial returns)
     DIR/ray/                     Ray Tune's own state: checkpoints, logs, restore
     DIR/optuna.db                a depth search's Optuna studies (SQLite, by default)
     DIR/search/<study>.json      a depth search's evaluated settings, best first
@@ -15,46 +17,95 @@ layout back.
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from trainables.artifacts import atomic_write_json
 from trainables.errors import SpecError
+from trainables.trial_spec import IDENTITY_FORMAT
 
 MANIFEST = "experiment.json"
 RESULTS = "results"
 ERRORS = "errors"
+RETIRED = "retired"
 RAY_STORAGE = "ray"
 
 
-def write_manifest(directory: Path, name: str, trials: list[Any], source: str | None = None,
-                   search: dict[str, Any] | None = None) -> None:
-    """Record the planned trials; an existing manifest must describe the same experiment.
+class Reconciled(NamedTuple):
+    """What writing a grid's manifest did to the results of trials it no longer plans."""
+    retired_now: list[str]        # results just moved to retired/
+    restored: list[str]           # results moved back: their trials are planned again
+    no_longer_planned: list[str]  # every result kept in retired/
 
-    A grid's manifest lists every trial up front. A depth search's lists the
-    fixed trials, then grows with ``extend_manifest`` as the search asks for
-    more; its ``search`` fingerprint (settings and candidate trials) must
-    match on resumption.
+
+def write_manifest(directory: Path, name: str, trials: list[Any], source: str | None = None,
+                   search: dict[str, Any] | None = None) -> Reconciled:
+    """Record the planned trials.
+
+    A grid's manifest lists the trials of the experiment file as it is now.
+    A file that grew (seeds, languages, strategies, models) keeps every
+    result whose trial is still planned, so only the new trials run; the
+    results of trials it no longer plans (a trial removed, or a data file
+    edited, which changes its ID) move to ``retired/``: kept, out of the
+    tables, listed by ``alignfreeze status``, and moved back if the trial
+    is planned again. A depth search's manifest lists the fixed trials, then
+    grows with ``extend_manifest`` as the search asks for more; its
+    ``search`` fingerprint (settings and candidate trials: seeds and data
+    included) must match on resumption.
     """
     path = directory / MANIFEST
     planned = [{"trial_id": t.trial_id, "spec": t.to_dict()} for t in trials]
-    if path.exists():
-        existing = read_manifest(directory)
+    now = datetime.now(timezone.utc).isoformat()
+    existing = read_manifest(directory) if path.exists() else None
+    if existing is not None and (search is not None or "search" in existing):
         old_ids = {t["trial_id"] for t in existing.get("trials", [])}
         new_ids = {t["trial_id"] for t in planned}
         if existing.get("search") != search:
             raise SpecError(f"{directory} holds a different experiment (other search settings, or a grid "
                             f"where a search runs): use another --output")
-        if (old_ids != new_ids) if search is None else not new_ids <= old_ids:
+        if not new_ids <= old_ids:
             raise SpecError(f"{directory} holds a different experiment ({len(old_ids)} trials, "
                             f"{len(old_ids ^ new_ids)} differ): use another --output")
-        return
-    content: dict[str, Any] = {"name": name, "created": datetime.now(timezone.utc).isoformat(),
-                               "source": source, "trials": planned}
+        return Reconciled([], [], retired_ids(directory))
+    content: dict[str, Any] = {"name": name, "created": existing.get("created", now) if existing else now,
+                               "identity": IDENTITY_FORMAT, "source": source, "trials": planned}
+    if existing is not None:
+        content["updated"] = now
     if search is not None:
         content["search"] = search
     atomic_write_json(path, content)
+    return _reconcile(directory, {t["trial_id"] for t in planned})
+
+
+def _reconcile(directory: Path, planned: set[str]) -> Reconciled:
+    """Move results (and errors) of unplanned trials to retired/, and planned ones back."""
+    retired_now = [p.stem for p in _json_files(directory / RESULTS) if p.stem not in planned]
+    for trial_id in retired_now:
+        _move(directory / RESULTS / f"{trial_id}.json", directory / RETIRED / f"{trial_id}.json")
+    for error in _json_files(directory / ERRORS):
+        if error.stem not in planned:   # an old failure, not one of this plan's
+            _move(error, directory / RETIRED / ERRORS / error.name)
+    restored = [p.stem for p in _json_files(directory / RETIRED)
+                if p.stem in planned and not (directory / RESULTS / p.name).exists()]
+    for trial_id in restored:
+        _move(directory / RETIRED / f"{trial_id}.json", directory / RESULTS / f"{trial_id}.json")
+    return Reconciled(sorted(retired_now), sorted(restored), retired_ids(directory))
+
+
+def _json_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.json")) if folder.is_dir() else []
+
+
+def _move(source: Path, destination: Path) -> None:
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(source, destination)    # one rename: a reader sees the file in one place or the other
+
+
+def retired_ids(directory: Path) -> list[str]:
+    """Trials whose results are kept in retired/: the experiment file no longer plans them."""
+    return [p.stem for p in _json_files(directory / RETIRED)]
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from orchestrator.experiment import experiment_from_dict
+from trainables import artifacts
 from trainables.errors import SpecError
 from trainables.realignment import realigned_cache
 from trainables.realignment.realigned_cache import (COMPLETE_FILE, WEIGHTS_FILE, RealignedCache, load_or_realign,
@@ -269,10 +270,10 @@ def test_a_large_file_is_hashed_once(tmp_path, monkeypatch):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("a b c\n" * 1000)
     hashed = []
-    real = realigned_cache.file_fingerprint
-    monkeypatch.setattr(realigned_cache, "file_fingerprint", lambda path: hashed.append(path) or real(path))
+    real = artifacts.file_fingerprint
+    monkeypatch.setattr(artifacts, "file_fingerprint", lambda path: hashed.append(path) or real(path))
     first = realigned_cache.cached_file_fingerprint(corpus)
-    realigned_cache._FINGERPRINTS.clear()    # another process: the record on disk answers
+    artifacts._FINGERPRINTS.clear()    # another process: the record on disk answers
     assert realigned_cache.cached_file_fingerprint(corpus) == first and len(hashed) == 1
 
 

@@ -1,4 +1,4 @@
-"""Artefacts on disk: content keys, atomic writes and the shared cache.
+"""Artefacts on disk: content keys, data fingerprints, atomic writes and the shared cache.
 
 Everything the project writes (results, checkpoints, caches, tiny models)
 goes to a temporary name beside its destination and is renamed into
@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -46,6 +47,53 @@ def file_fingerprint(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()[:16]
+
+
+_FINGERPRINTS: dict[tuple[str, int, int], str] = {}
+
+
+def cached_file_fingerprint(path: str | Path) -> str:
+    """``file_fingerprint``, remembered by (path, size, mtime): a multi-GB corpus is hashed once.
+
+    The record lives under ``$ALIGNFREEZE_CACHE/fingerprints``, so the
+    processes of a node (and of the nodes sharing that cache) reuse it.
+    """
+    path = Path(path).resolve()
+    status = path.stat()
+    stamp = (str(path), status.st_size, status.st_mtime_ns)
+    if stamp in _FINGERPRINTS:
+        return _FINGERPRINTS[stamp]
+    record = cache_root() / "fingerprints" / content_key(list(stamp))
+    try:
+        value = record.read_text(encoding="utf-8").strip()
+    except OSError:
+        value = ""
+    if not re.fullmatch(r"[0-9a-f]{16}", value):
+        value = file_fingerprint(path)
+        try:
+            atomic_write_text(record, value + "\n")
+        except OSError:   # a read-only cache: hash again next time
+            pass
+    _FINGERPRINTS[stamp] = value
+    return value
+
+
+def directory_fingerprint(path: str | Path) -> str:
+    """The content of every file under ``path`` (hidden files, such as build markers, left out)."""
+    root = Path(path)
+    files = sorted(p for p in root.rglob("*")
+                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    return content_key([[p.relative_to(root).as_posix(), cached_file_fingerprint(p)] for p in files])
+
+
+def location_fingerprint(path: str | Path) -> str | None:
+    """The content of a local file or directory (None if neither exists): where it sits does not count."""
+    path = Path(path)
+    if path.is_file():
+        return cached_file_fingerprint(path)
+    if path.is_dir():
+        return directory_fingerprint(path)
+    return None
 
 
 def write_atomically(path: str | Path, write: Callable[[str], None]) -> None:

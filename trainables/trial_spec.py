@@ -1,8 +1,12 @@
 """The validated description of one trial: everything that determines its result.
 
 A ``TrialSpec`` is plain data (JSON round-trip), so it travels in a Ray
-config dict and hashes to a stable key. ``validate`` checks it at the
-boundary: an unknown model, task, strategy, aligner or language, a
+config dict. Its key (and the end of its trial ID) is a hash of its
+canonical definition (``canonical_definition``): defaults filled in,
+target languages sorted, what the trial does not use left out, local data
+and models by the content of their files, never by where they sit; the
+resources, device and cache location never count. ``validate`` checks it
+at the boundary: an unknown model, task, strategy, aligner or language, a
 freezing depth outside the model, or a missing data file is a one-line
 error naming the culprit, raised before any training starts.
 """
@@ -11,10 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from trainables import languages as language_lists
-from trainables.artifacts import content_key
+from trainables.artifacts import content_key, location_fingerprint
 from trainables.errors import SpecError, unknown_name
 
 BASELINE = "baseline"
@@ -22,6 +28,11 @@ FULL = "full"
 SCHEDULES = ("before", "during")
 PRECISIONS = ("fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
+# Bump when the canonical definition changes: every trial ID changes with it
+# (1: the spec as written, paths included; 2: canonical, data by content).
+IDENTITY_FORMAT = 2
+# Fields that never change a trial's result, so never its identity.
+OUTSIDE_IDENTITY = ("device", "cpus", "gpus", "cache", "fingerprints")
 
 # Keys a user may set, with their defaults (also the documentation of the keys).
 FINETUNE_KEYS = ("batch_size", "learning_rate", "epochs", "max_length", "eval_max_length", "warmup_ratio",
@@ -54,6 +65,12 @@ class TrialSpec:
     gpus: float = 0.0
     cache: str | None = None              # realigned-encoder cache: a path or a storage URI;
                                           # None: $ALIGNFREEZE_CACHE/realigned
+    # What the driver measured of the trial's inputs (``with_fingerprints``), so that every
+    # process derives the same key without reading them again: the content fingerprint of
+    # each local file and directory it reads, by location, and the model's config.model_type
+    # (which decides its default learning rates). Missing: measured when the key is made.
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    model_type: str | None = None
 
     # ---- identity
     def to_dict(self) -> dict[str, Any]:
@@ -71,13 +88,10 @@ class TrialSpec:
         data["languages"] = tuple(data.get("languages", ()))
         return cls(**data)
 
-    @property
+    @cached_property
     def key(self) -> str:
-        """Stable content key (resources and the cache location excluded: they do not change the result)."""
-        identity = self.to_dict()
-        for name in ("cpus", "gpus", "device", "cache"):
-            identity.pop(name)
-        return content_key(identity)
+        """A hash of ``canonical_definition(self)``: what determines the result, written one way only."""
+        return content_key(canonical_definition(self))
 
     @property
     def realigns(self) -> bool:
@@ -87,7 +101,7 @@ class TrialSpec:
     def freeze_spec(self) -> str:
         return "none" if self.strategy == FULL else self.strategy
 
-    @property
+    @cached_property
     def trial_id(self) -> str:
         """Readable and unique: model, task, strategy, aligner, schedule, seed, then the key."""
         model = self.model.rstrip("/").split("/")[-1]
@@ -97,6 +111,175 @@ class TrialSpec:
             parts += [self.aligner, self.schedule]
         parts += [f"s{self.seed}", self.key[:8]]
         return "_".join(parts)
+
+
+# ------------------------------------------------------------------ identity
+def canonical_definition(spec: TrialSpec) -> dict[str, Any]:
+    """Everything that determines ``spec``'s result, one way only.
+
+    Defaults are filled in (the task's fine-tuning settings, the learning
+    rate the model family gets, RealignSettings, the aligner's settings),
+    target languages are sorted, the evaluation data of languages the trial
+    does not evaluate are left out, and so is everything a baseline does
+    not use (aligner, schedule, freeze_embeddings, realignment). Local files
+    and directories count by content, Hub and MUSE sources by their name.
+    The realignment languages keep their order: the interleaving follows it.
+    """
+    return _canonical(spec, _Contents(spec.fingerprints))
+
+
+def with_fingerprints(spec: TrialSpec, known: dict[str, str | None] | None = None) -> TrialSpec:
+    """``spec`` carrying the fingerprint of every local location it reads, and its model's type.
+
+    ``known``: fingerprints already taken, by location (shared across a
+    grid, so each file or directory is looked at once per parse).
+    """
+    contents = _Contents({}, known)
+    measured = dataclasses.replace(spec, fingerprints={}, model_type=_model_type(spec.model))
+    _canonical(measured, contents)
+    return dataclasses.replace(measured, fingerprints=contents.used)
+
+
+def _canonical(spec: TrialSpec, contents: "_Contents") -> dict[str, Any]:
+    measured = spec.model_type if spec.model_type is not None else _model_type(spec.model)
+    xlmr = measured == "xlm-roberta"
+    evaluation = spec.data.get("eval") or {}
+    definition: dict[str, Any] = {
+        "format": IDENTITY_FORMAT,
+        "model": contents.model(spec.model),
+        "task": spec.task,
+        "strategy": spec.strategy,
+        "seed": spec.seed,
+        "precision": spec.precision,
+        "languages": sorted(spec.languages),
+        "data": {"train": contents(spec.data.get("train")),
+                 "eval": {language: contents(evaluation.get(language))
+                          for language in (language_lists.SOURCE_LANGUAGE, *spec.languages)}},
+        "finetune": _finetune_identity(spec, xlmr),
+    }
+    if spec.realigns:
+        definition["realignment"] = _realignment_identity(spec, xlmr, contents)
+    return definition
+
+
+class _Contents:
+    """Locations as what they hold: local files and directories by content
+    fingerprint (the carried one if any, else taken now and noted in ``used``),
+    Hub and MUSE sources by their name."""
+
+    def __init__(self, carried: dict[str, str], known: dict[str, str | None] | None = None):
+        self.carried = carried
+        self.known = {} if known is None else known
+        self.used: dict[str, str] = {}
+
+    def __call__(self, location: Any) -> Any:
+        if isinstance(location, dict):
+            return {str(k): self(v) for k, v in location.items()}
+        if not isinstance(location, str) or _named_source(location):
+            return location
+        fingerprint = self._fingerprint(location, location)
+        return {"content": fingerprint} if fingerprint else {"missing": location}
+
+    def model(self, name: str) -> Any:
+        """A built-in tiny model or a Hub id by name; a local model directory by content."""
+        from trainables.tiny_models import TINY_MODELS
+
+        path = Path(name).expanduser()
+        if name in TINY_MODELS or not (name in self.carried or path.is_dir()):
+            return name
+        return {"content": self._fingerprint(name, path)}
+
+    def _fingerprint(self, location: str, path: str | Path) -> str | None:
+        fingerprint = self.carried.get(location)
+        if fingerprint is None:
+            if location not in self.known:
+                self.known[location] = location_fingerprint(path)
+            fingerprint = self.known[location]
+        if fingerprint is not None:
+            self.used[location] = fingerprint
+        return fingerprint
+
+
+def _named_source(location: str) -> bool:
+    from trainables.realignment.muse import MUSE_SOURCE
+
+    return location in ("hub", MUSE_SOURCE) or location.startswith("hub:")
+
+
+def _model_type(model: str) -> str:
+    """``config.model_type`` from local files ("" if unknown): XLM-R models get their own learning rates."""
+    from trainables.realignment.realigned_cache import model_type
+    from trainables.tiny_models import TINY_MODELS
+
+    if model in TINY_MODELS:    # known without building the model
+        return {"tiny-mbert": "bert", "tiny-distilmbert": "distilbert", "tiny-xlmr": "xlm-roberta"}[model]
+    return model_type(model) or ""
+
+
+def _finetune_identity(spec: TrialSpec, xlmr: bool) -> dict[str, Any]:
+    """The fine-tuning settings the trial runs with; keys of other tasks and unset options left out."""
+    from trainables.tasks.registry import TASKS, get_task
+    from trainables.tasks.zh_resegmentation import DEFAULT_SEGMENTATION
+    from trainables.trial import finetune_settings
+
+    settings = dataclasses.asdict(finetune_settings(spec, xlmr))
+    extra = settings.pop("extra")
+    other_tasks = set().union(*(t.defaults for t in TASKS.values())) - set(get_task(spec.task).defaults)
+    values = {**settings, **{k: v for k, v in extra.items() if k not in other_tasks}}
+    if values.get("dropout", None) is None:    # None: the architecture's own rate, as when unset
+        values.pop("dropout", None)
+    if spec.task == "ner":                      # only NER re-segments Chinese
+        values.setdefault("zh_segmentation", DEFAULT_SEGMENTATION)
+    else:
+        values.pop("zh_segmentation", None)
+    return values
+
+
+def _realignment_identity(spec: TrialSpec, xlmr: bool, contents: _Contents) -> dict[str, Any]:
+    """What a realigning trial adds: aligner, schedule, frozen embeddings, settings and corpora."""
+    from trainables.realignment.pretokenization import DEFAULT_PRETOKENIZER
+    from trainables.trial import realign_settings
+
+    realignment = spec.realignment
+    settings = dataclasses.asdict(realign_settings(spec, xlmr))   # the learning rate the model gets
+    settings.pop("xlmr_learning_rate")
+    settings["pretokenizer"] = realignment.get("pretokenizer", DEFAULT_PRETOKENIZER)
+    # "before" has no loss weight; "during" realigns once per fine-tuning step, at its learning rate
+    for unused in (("during_weight",) if spec.schedule == "before" else ("steps", "learning_rate")):
+        settings.pop(unused)
+    languages = [str(language) for language in realignment.get("languages") or ()]
+    identity: dict[str, Any] = {
+        "aligner": spec.aligner, "schedule": spec.schedule, "freeze_embeddings": bool(spec.freeze_embeddings),
+        "settings": settings, "aligner_settings": _aligner_settings(spec),
+        "languages": languages,
+        "parallel": {language: contents((realignment.get("parallel") or {}).get(language))
+                     for language in languages},
+    }
+    by_aligner = {"dico": "dictionaries", "pharaoh": "alignments"}
+    if spec.aligner in by_aligner:
+        files = realignment.get(by_aligner[spec.aligner]) or {}
+        identity[by_aligner[spec.aligner]] = {language: contents(files.get(language)) for language in languages}
+    return identity
+
+
+def _aligner_settings(spec: TrialSpec) -> dict[str, Any]:
+    """The aligner's settings with its defaults (pharaoh has none)."""
+    given = dict(spec.realignment.get("aligner_settings") or {})
+    if spec.aligner == "dico":
+        from trainables.realignment.aligners import DICO_SETTINGS
+        return {**DICO_SETTINGS, **given}
+    if spec.aligner == "eflomal":
+        from trainables.realignment.eflomal_aligner import DEFAULT_SETTINGS
+        return {**DEFAULT_SETTINGS, **given}
+    if spec.aligner == "simalign":
+        from trainables.models import model_num_blocks
+        from trainables.realignment.similarity_aligner import DEFAULT_SETTINGS, default_layer
+
+        resolved = {**DEFAULT_SETTINGS, **given}
+        if resolved["layer"] is None:
+            resolved["layer"] = default_layer(model_num_blocks(spec.model))
+        return resolved
+    return given
 
 
 def validate(spec: TrialSpec, check_files: bool = True, num_blocks: int | None = None) -> TrialSpec:

@@ -52,7 +52,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from trainables.artifacts import atomic_write_text, cache_root, content_key, file_fingerprint
+from trainables.artifacts import cache_root, cached_file_fingerprint, content_key, directory_fingerprint
 from trainables.errors import SpecError
 
 if TYPE_CHECKING:
@@ -226,43 +226,6 @@ def _dictionary_identity(language: str, source: Any) -> Any:
     if source == MUSE_SOURCE:   # MUSE's published files do not change: the address names the content
         return {"muse": muse_url(language)}
     return _source_identity(source, language)
-
-
-_FINGERPRINTS: dict[tuple[str, int, int], str] = {}
-
-
-def cached_file_fingerprint(path: str | Path) -> str:
-    """``file_fingerprint``, remembered by (path, size, mtime): a multi-GB corpus is hashed once.
-
-    The record lives under ``$ALIGNFREEZE_CACHE/fingerprints``, so the
-    trials of a node (and of the nodes sharing that cache) reuse it.
-    """
-    path = Path(path).resolve()
-    status = path.stat()
-    stamp = (str(path), status.st_size, status.st_mtime_ns)
-    if stamp in _FINGERPRINTS:
-        return _FINGERPRINTS[stamp]
-    record = cache_root() / "fingerprints" / content_key(list(stamp))
-    try:
-        value = record.read_text(encoding="utf-8").strip()
-    except OSError:
-        value = ""
-    if not re.fullmatch(r"[0-9a-f]{16}", value):
-        value = file_fingerprint(path)
-        try:
-            atomic_write_text(record, value + "\n")
-        except OSError:   # a read-only cache: hash again next time
-            pass
-    _FINGERPRINTS[stamp] = value
-    return value
-
-
-def directory_fingerprint(path: str | Path) -> str:
-    """The content of every file under ``path`` (hidden files, such as build markers, left out)."""
-    root = Path(path)
-    files = sorted(p for p in root.rglob("*")
-                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
-    return content_key([[p.relative_to(root).as_posix(), cached_file_fingerprint(p)] for p in files])
 
 
 # -------------------------------------------------------------------------- the store
