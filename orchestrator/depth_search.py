@@ -276,12 +276,14 @@ def run_depth_search(experiment: Experiment, output: Path, address: str | None =
     log = log or (lambda line: print(f"[alignfreeze] {line}", file=sys.stderr, flush=True))
     output = output.resolve()
     output.mkdir(parents=True, exist_ok=True)
-    results_dir.write_manifest(output, experiment.name, experiment.trials, experiment.source,
-                               search=search_fingerprint(experiment))
     storage = experiment.search.storage or default_storage(output)
     studies: list[dict[str, Any]] = []
     errored: list[str] = []
-    with session_factory(output, experiment.ray, experiment.resources, address, verbose) as session:
+    with session_factory(output, experiment.ray, experiment.resources, address, verbose,
+                         checkpoint=experiment.checkpoint) as session:
+        # written under the session's driver lock: a second driver is refused before it changes anything
+        results_dir.write_manifest(output, experiment.name, experiment.trials, experiment.source,
+                                   search=search_fingerprint(experiment))
         # open every study first: a study made with other settings is refused before any trial
         runs = [StudyRun(experiment, key, output, storage, log) for key in experiment.candidates]
         if experiment.trials:

@@ -120,9 +120,11 @@ class Disk:
     cache_location: str
     cache_encoders: int
     cache_bytes: int               # one encoder per distinct realignment, parameters x 4 bytes
-    checkpoint_bytes: int          # every trial's latest checkpoint, kept (model + Adam state)
-    largest_checkpoint_bytes: int
+    checkpoint_bytes: int          # what stays once every result is written (checkpoint.keep): none: 0;
+                                   # final: each trial's weights; all: each trial's latest checkpoint
+    largest_checkpoint_bytes: int  # one checkpoint (model + Adam state); a running trial holds up to 2
     results_bytes: int
+    keep: str = "none"
 
 
 @dataclass
@@ -355,9 +357,11 @@ def build_plan(experiment, throughput: dict[str, Throughput] | None = None,
     budget = _budget(before, steps_of, realignments, models, fixed_steps)
     cache_location = _cache_location(before or specs)
     checkpoint = {m: ADAM_STATE_FACTOR * models[m].shape.parameters * BYTES_PER_PARAMETER for m in models}
+    keep = getattr(getattr(experiment, "checkpoint", None), "keep", "none")
+    kept = {"none": 0, "final": 1 / ADAM_STATE_FACTOR, "all": 1}[keep]    # of a checkpoint, per trial
     disk = Disk(cache_location, len(realignments), _cache_bytes(realignments, models),
-                sum(checkpoint[c.model] for c in costs), max(checkpoint.values(), default=0),
-                RESULT_BYTES_PER_TRIAL * len(costs))
+                round(kept * sum(checkpoint[c.model] for c in costs)), max(checkpoint.values(), default=0),
+                RESULT_BYTES_PER_TRIAL * len(costs), keep)
     sizes = list({(s.model, s.task, s.where, s.sequences, s.batch_size, s.epochs): s
                   for s in counter.sizes.values()}.values())
     sizes.sort(key=lambda s: (list(TASKS).index(s.task), s.model))

@@ -179,9 +179,12 @@ def _disk_lines(plan) -> list[str]:
     rows = [["realigned-encoder cache", _bytes(disk.cache_bytes),
              f"{disk.cache_encoders} encoder(s) x parameters x 4 bytes, in {disk.cache_location}"],
             ["checkpoints", _bytes(disk.checkpoint_bytes),
-             f"the latest of each trial, kept in the results directory: model + Adam state, "
-             f"3 x parameters x 4 bytes (up to {_bytes(disk.largest_checkpoint_bytes)})"],
+             {"none": "kept after the run (checkpoint.keep: none): each trial's are removed with its result",
+              "final": "kept after the run (checkpoint.keep: final): each trial's fine-tuned weights, "
+                       "parameters x 4 bytes",
+              "all": "kept after the run (checkpoint.keep: all): each trial's latest, model + Adam state"
+              }[disk.keep] + f"; a running trial holds up to 2 of 3 x parameters x 4 bytes "
+                             f"(up to {_bytes(disk.largest_checkpoint_bytes)})"],
             ["results", _bytes(disk.results_bytes),
              f"result files and Ray's logs, about {_bytes(disk.results_bytes / max(trials, 1))} a trial"]]
-    return _table(rows, {1}) + _note("a running trial holds one more checkpoint while it replaces its "
-                                     "latest; every figure is an estimate")
+    return _table(rows, {1}) + _note("every figure is an estimate")

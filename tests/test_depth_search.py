@@ -39,7 +39,7 @@ def known_value(strategy: str, seed: int) -> float:
 class FakeSession:
     """Stands in for ``TrialSession``: 'runs' a batch by writing result files."""
 
-    def __init__(self, output, ray_options, resources, address=None, verbose=0, *,
+    def __init__(self, output, ray_options, resources, address=None, verbose=0, *, checkpoint=None,
                  runs=None, batches=None, fail=(), stop=(), interrupt_after=None):
         self.output = Path(output)
         self.runs = runs if runs is not None else []

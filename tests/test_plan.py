@@ -18,6 +18,7 @@ from orchestrator.cli import main
 from orchestrator.model_costs import (estimated_throughput, evaluation_seq_per_s, load_throughput_file,
                                       model_shape)
 from orchestrator.plan import build_plan
+from trainables.checkpoint_policy import CheckpointPolicy
 from trainables.errors import DataError
 
 UD = "bundled:ud/"
@@ -113,7 +114,12 @@ def test_small_grid_steps_hours_and_disk_by_hand(tmp_path, throughput_file):
 
     # disk: 8 encoders in the cache (no pooler), 12 checkpoints of weights + 2 Adam moments
     assert plan.disk.cache_bytes == 8 * shape.stored_parameters * 4
-    assert plan.disk.checkpoint_bytes == 12 * 3 * shape.parameters * 4
+    assert plan.disk.checkpoint_bytes == 0     # checkpoint.keep: none, removed as each result is written
+    assert plan.disk.largest_checkpoint_bytes == 3 * shape.parameters * 4
+    for keep, kept in (("final", 12 * shape.parameters * 4), ("all", 12 * 3 * shape.parameters * 4)):
+        policy = CheckpointPolicy(keep=keep)
+        assert build_plan(dataclasses.replace(experiment, checkpoint=policy),
+                          load_throughput_file(throughput_file)).disk.checkpoint_bytes == kept
     assert shape.stored_parameters < shape.parameters    # tiny mBERT has a pooler, not stored
 
 

@@ -2,14 +2,20 @@
 
 ``run_trial`` is the whole ML core of an experiment. It checkpoints at
 every phase boundary (after realignment, after each fine-tuning epoch)
-through a callback, and resumes from such a checkpoint, so that an
-interrupted trial continues where it stopped and ends with the same
-metrics as an uninterrupted one.
+and inside a phase as ``checkpoint:`` says (``trainables.checkpoint_policy``:
+every N optimizer steps, every M minutes) through a callback, and resumes
+from such a checkpoint, so that an interrupted trial continues where it
+stopped and ends with the same metrics as an uninterrupted one: weights,
+optimizer and scheduler states, random generators, the position in the
+epoch and in the realignment stream. Given several checkpoints, newest
+first, it resumes from the first complete one and warns about the others
+(``checkpoint_layout.damage``); with none usable it starts over.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import platform
@@ -19,7 +25,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -27,8 +33,13 @@ from trainables import languages as language_lists
 from trainables.errors import SpecError
 from trainables.trial_spec import TrialSpec
 
-from trainables.checkpoint_layout import CHECKPOINT_FILE, PHASE_FILE
-# on_checkpoint(metrics, directory): a phase ended; ``directory`` holds its state.
+from trainables.checkpoint_layout import CHECKPOINT_FILE, FINAL_WEIGHTS_FILE, PHASE_FILE, damage, mark_complete
+from trainables.checkpoint_policy import CheckpointClock, CheckpointPolicy
+
+logger = logging.getLogger(__name__)
+
+# on_checkpoint(metrics, directory): a phase ended, or a checkpoint inside one was due;
+# ``directory`` holds the state.
 CheckpointCallback = Callable[[dict[str, Any], Path], None]
 
 
@@ -75,8 +86,19 @@ def peak_rss_mb() -> float:
 @dataclass
 class Phase:
     """What a checkpoint says about where the trial stands."""
-    name: str            # "start" | "realigned" | "finetune"
+    name: str            # "start" | "realigning" | "realigned" | "finetuning" | "finetune"
     epoch: int = -1      # last completed fine-tuning epoch
+    step: int = 0        # realigning: realignment steps done; finetuning: steps done in epoch ``epoch + 1``
+
+    def describe(self, steps_per_epoch: int, realign_steps: int) -> str:
+        """Where the trial stands, in words (``alignfreeze status``, the resume message)."""
+        if self.name == "realigning":
+            return f"realignment step {self.step}/{realign_steps}"
+        if self.name == "finetuning":
+            return f"fine-tuning epoch {self.epoch + 2}, step {self.step}/{steps_per_epoch}"
+        if self.name == "finetune":
+            return f"fine-tuning epoch {self.epoch + 1}"
+        return self.name
 
 
 def finetune_settings(spec: TrialSpec, xlmr: bool):
@@ -175,12 +197,15 @@ class TrialRunner:
 
         with atomic_directory(directory) as tmp:
             torch.save({"spec_key": self.spec.key, "phase": phase.name, "epoch": phase.epoch,
-                        "rng": random_state.capture(), "stats": self.stats, "timings": self.timings,
+                        "step": phase.step, "rng": random_state.capture(), "stats": self.stats, "timings": self.timings,
                         **state}, tmp / CHECKPOINT_FILE)
             (tmp / PHASE_FILE).write_text(json.dumps({
                 "trial_id": self.spec.trial_id, "phase": phase.name, "epoch": phase.epoch,
-                "epochs": self.settings.epochs,
+                "epochs": self.settings.epochs, "step": phase.step,
+                "position": phase.describe(*((self.steps_per_epoch, self._realignment_steps())
+                                             if phase.step else (0, 0))),   # totals: inside a phase only
                 "saved": datetime.now(timezone.utc).isoformat(timespec="seconds")}), encoding="utf-8")
+            mark_complete(tmp)    # last: a copy without it, or cut short, is no checkpoint
 
     def _load(self, directory: Path) -> dict[str, Any]:
         # Tensors go straight to the trial's device; the generator states are
@@ -190,42 +215,83 @@ class TrialRunner:
             raise SpecError(f"checkpoint {directory} belongs to another trial spec")
         return state
 
+    def _resume_state(self, resume_from: Path | Sequence[Path] | None) -> dict[str, Any] | None:
+        """The state of the first complete checkpoint of ``resume_from`` (newest first), or None."""
+        candidates = [resume_from] if isinstance(resume_from, (str, Path)) else list(resume_from or ())
+        damaged = []
+        for index, directory in enumerate(candidates):
+            problem = damage(directory)
+            if problem is None:
+                try:
+                    state = self._load(directory)
+                except SpecError:
+                    raise
+                except Exception as error:   # a state that passed its marker but does not load
+                    problem = f"unreadable: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+            if problem is None:
+                if damaged:
+                    state["stats"] = {**state["stats"], "damaged_checkpoints": damaged}
+                return state
+            damaged.append({"checkpoint": str(directory), "problem": problem})
+            fallback = ("falling back to the previous one" if index + 1 < len(candidates)
+                        else "no earlier checkpoint: the trial starts from the beginning")
+            message = f"WARNING: checkpoint {directory} of {self.spec.trial_id} is not usable ({problem}); {fallback}"
+            logger.warning(message)
+            self.log(message)
+        if damaged:
+            self.stats["damaged_checkpoints"] = damaged
+        return None
+
     # ------------------------------------------------------------------- run
-    def run(self, resume_from: Path | None = None, checkpoint_root: Path | None = None,
-            on_checkpoint: CheckpointCallback | None = None) -> dict[str, Any]:
-        """Run (or resume) the trial and return its result."""
-        import tempfile
+    def run(self, resume_from: Path | Sequence[Path] | None = None, checkpoint_root: Path | None = None,
+            on_checkpoint: CheckpointCallback | None = None, policy: CheckpointPolicy | None = None,
+            final_weights: Path | None = None) -> dict[str, Any]:
+        """Run (or resume) the trial and return its result.
+
+        ``resume_from``: a checkpoint directory, or several, newest first.
+        ``final_weights``: a directory to write the fine-tuned model to
+        (``model.safetensors``, with its completion marker).
+        """
+        from trainables.checkpoint_layout import working_directory
 
         total_started = self.started = time.perf_counter()
         self._setup()
-        state = self._load(resume_from) if resume_from else None
-        phase = Phase(state["phase"], state["epoch"]) if state else Phase("start")
+        self.clock = CheckpointClock(policy or CheckpointPolicy())
+        state = self._resume_state(resume_from)
+        phase = Phase(state["phase"], state["epoch"], state.get("step", 0)) if state else Phase("start")
         if state:
             self.stats.update(state["stats"])
-            self.stats["resumed_from"] = phase.name + (f" epoch {phase.epoch + 1}" if phase.name == "finetune" else "")
+            position = phase.describe(self.steps_per_epoch, self._realignment_steps())
+            self.stats["resumed_from"] = phase.name + {"finetune": f" epoch {phase.epoch + 1}",
+                                                       "finetuning": f" epoch {phase.epoch + 2} step {phase.step}",
+                                                       "realigning": f" step {phase.step}"}.get(phase.name, "")
             self.timings.update({k: v for k, v in state["timings"].items() if k != "load_s"})
-            self.log(f"resuming {self.spec.trial_id}: " + (
-                f"{phase.epoch + 1} fine-tuning epoch(s) done, continuing at epoch {phase.epoch + 2}"
-                if phase.name == "finetune" else "realignment done, starting fine-tuning"))
+            self.log(f"resuming {self.spec.trial_id}: " + {
+                "finetune": f"{phase.epoch + 1} fine-tuning epoch(s) done, continuing at epoch {phase.epoch + 2}",
+                "finetuning": f"{position} done, continuing there",
+                "realigning": f"{position} done, continuing the realignment",
+            }.get(phase.name, "realignment done, starting fine-tuning"))
         own_root = checkpoint_root is None
-        checkpoint_root = Path(checkpoint_root or tempfile.mkdtemp(prefix="alignfreeze-ckpt-"))
+        checkpoint_root = Path(checkpoint_root or working_directory())
         try:
-            return self._run_phases(phase, state, checkpoint_root, on_checkpoint, total_started)
+            return self._run_phases(phase, state, checkpoint_root, on_checkpoint, total_started, final_weights)
         finally:
             if own_root:   # nobody else will read checkpoints this call made up a place for
                 shutil.rmtree(checkpoint_root, ignore_errors=True)
 
     def _run_phases(self, phase: Phase, state: dict[str, Any] | None, checkpoint_root: Path,
-                    on_checkpoint: CheckpointCallback | None, total_started: float) -> dict[str, Any]:
+                    on_checkpoint: CheckpointCallback | None, total_started: float,
+                    final_weights: Path | None) -> dict[str, Any]:
         def checkpoint(name: str, phase: Phase, state: dict[str, Any], metrics: dict[str, Any]) -> None:
             directory = checkpoint_root / name
             self._save(directory, phase, state)
+            self.clock.saved()
             if on_checkpoint is not None:
-                on_checkpoint({"phase": phase.name, "epoch": phase.epoch, **metrics}, directory)
+                on_checkpoint({"phase": phase.name, "epoch": phase.epoch, "step": phase.step, **metrics}, directory)
 
         frozen_names = self._frozen_names() if self.spec.realigns else frozenset()
-        if self.spec.realigns and self.spec.schedule == "before" and phase.name == "start":
-            self._realign_before(frozen_names)
+        if self.spec.realigns and self.spec.schedule == "before" and phase.name in ("start", "realigning"):
+            self._realign_before(frozen_names, state if phase.name == "realigning" else None, checkpoint)
             phase = Phase("realigned")
             checkpoint("realigned", phase, {"encoder": self.encoder.state_dict()},
                        {k: v for k, v in self.stats.items() if isinstance(v, (int, float))})
@@ -237,6 +303,8 @@ class TrialRunner:
         self.stats.setdefault("realign_steps", 0)
 
         model = self._finetune(phase, state, frozen_names, checkpoint)
+        if final_weights is not None:
+            self._save_final_weights(model, final_weights)
         started = time.perf_counter()
         evaluation = self._evaluate(model)
         self.timings["evaluate_s"] = time.perf_counter() - started
@@ -244,8 +312,22 @@ class TrialRunner:
         self.timings["total_s"] = time.perf_counter() - total_started
         return self._result(evaluation)
 
-    def _realign_before(self, frozen_names: frozenset[str]) -> None:
-        """The "before" realignment, from the shared cache when another trial computed it."""
+    def _save_final_weights(self, model, directory: Path) -> None:
+        from safetensors.torch import save_model
+
+        from trainables.artifacts import atomic_directory
+
+        with atomic_directory(directory) as tmp:
+            save_model(model, str(tmp / FINAL_WEIGHTS_FILE),
+                       metadata={"trial_id": self.spec.trial_id, "spec_key": self.spec.key})
+            (tmp / PHASE_FILE).write_text(json.dumps({"trial_id": self.spec.trial_id, "phase": "done"}),
+                                          encoding="utf-8")
+            mark_complete(tmp, FINAL_WEIGHTS_FILE)
+
+    def _realign_before(self, frozen_names: frozenset[str], resume: dict[str, Any] | None = None,
+                        checkpoint: Callable[..., None] | None = None) -> None:
+        """The "before" realignment, from the shared cache when another trial computed it;
+        ``resume``: a mid-realignment checkpoint's state to continue from (on a cache miss)."""
         from trainables.realignment.realigned_cache import (RealignedCache, load_or_realign,
                                                              realignment_identity)
         from trainables.realignment.realigner import realign
@@ -261,9 +343,17 @@ class TrialRunner:
             # projection head) depend on its key only, never on the task loaded before.
             seed_everything(spec.seed)
             self.log(f"realigning {spec.model} for {steps} steps, frozen: {spec.freeze_spec} "
-                     f"({len(frozen_names)} tensors)")
+                     f"({len(frozen_names)} tensors)" + (f", from step {resume['realignment']['step']}"
+                                                         if resume else ""))
+
+            def on_step(done: int, state: Callable[[], dict[str, Any]]) -> None:
+                if checkpoint is not None and self.clock.due(done):
+                    checkpoint("realigning", Phase("realigning", step=done), {"realignment": state()},
+                               {"realign_step": done})
+
             stats = realign(self.encoder, stream, self.realign, steps, frozen_names,
-                            self.realign.learning_rate, self.device, self.autocast_dtype)
+                            self.realign.learning_rate, self.device, self.autocast_dtype,
+                            resume=resume["realignment"] if resume else None, on_step=on_step)
             return {**stats, "realignment_corpus": self.stats.get("realignment_corpus")}
 
         started = time.perf_counter()
@@ -307,8 +397,8 @@ class TrialRunner:
         if during:
             self.stats["realign_steps"] = self.finetune_steps
             self.stats.update(realignment_provenance(self.encoder, self.realign, stream))
-        first_epoch = 0
-        if state is not None and phase.name == "finetune":
+        first_epoch, first_step, epoch_losses = 0, 0, []
+        if state is not None and phase.name in ("finetune", "finetuning"):
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
@@ -316,8 +406,16 @@ class TrialRunner:
                 projection.load_state_dict(state["projection"])
             random_state.restore(state["rng"])
             first_epoch = phase.epoch + 1
+            if phase.name == "finetuning":    # inside an epoch: its remaining batches, its losses so far
+                first_step, epoch_losses = phase.step, list(state["epoch_losses"])
             if stream is not None:
-                stream.skip(first_epoch * self.steps_per_epoch)
+                stream.skip(first_epoch * self.steps_per_epoch + first_step)
+
+        def training_state() -> dict[str, Any]:
+            return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    **({"projection": projection.state_dict()} if projection is not None else {})}
+
         self.log(f"fine-tuning {spec.task} for {settings.epochs} epochs x {self.steps_per_epoch} steps"
                  + (f", realignment during (weight {self.realign.during_weight})" if during else ""))
         started = time.perf_counter()
@@ -326,8 +424,10 @@ class TrialRunner:
             # The epoch's order depends on (seed, epoch) only: a resumed run sees the same batches.
             order = torch.randperm(len(self.features),
                                    generator=torch.Generator().manual_seed(spec.seed * 1009 + epoch)).tolist()
-            losses = []
-            for start in range(0, len(order), settings.batch_size):
+            losses = epoch_losses if epoch == first_epoch else []
+            starts = range(0, len(order), settings.batch_size)
+            for step in range(first_step if epoch == first_epoch else 0, len(starts)):
+                start = starts[step]
                 chunk = [self.features[i] for i in order[start:start + settings.batch_size]]
                 batch = {k: v.to(self.device) for k, v in
                          self.task.collate(chunk, self.tokenizer.pad_token_id).items()}
@@ -350,15 +450,19 @@ class TrialRunner:
                 optimizer.step()
                 scheduler.step()
                 losses.append(float(loss.detach()))
+                if step + 1 < len(starts) and self.clock.due(epoch * self.steps_per_epoch + step + 1):
+                    self.timings["finetune_s"] = (self.timings.get("finetune_s", 0.0)
+                                                  + time.perf_counter() - started)
+                    started = time.perf_counter()
+                    checkpoint("finetuning", Phase("finetuning", epoch - 1, step + 1),
+                               {**training_state(), "epoch_losses": list(losses)},
+                               {"finetune_step": epoch * self.steps_per_epoch + step + 1})
             epoch_loss = sum(losses) / len(losses)
             self.stats["train_loss"] = epoch_loss
             self.timings["finetune_s"] = self.timings.get("finetune_s", 0.0) + time.perf_counter() - started
             started = time.perf_counter()
             self.log(f"epoch {epoch + 1}/{settings.epochs}: train loss {epoch_loss:.4f}")
-            checkpoint("finetune", Phase("finetune", epoch),
-                       {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(),
-                        **({"projection": projection.state_dict()} if projection is not None else {})},
+            checkpoint("finetune", Phase("finetune", epoch), training_state(),
                        {"epoch_loss": epoch_loss, "training_iteration_epoch": epoch + 1})
         return model
 
@@ -401,8 +505,9 @@ class TrialRunner:
         }
 
 
-def run_trial(spec: TrialSpec, resume_from: Path | None = None, checkpoint_root: Path | None = None,
-              on_checkpoint: CheckpointCallback | None = None,
-              log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run one trial from a validated spec; see ``TrialRunner``."""
-    return TrialRunner(spec, log).run(resume_from, checkpoint_root, on_checkpoint)
+def run_trial(spec: TrialSpec, resume_from: Path | Sequence[Path] | None = None,
+              checkpoint_root: Path | None = None, on_checkpoint: CheckpointCallback | None = None,
+              log: Callable[[str], None] = print, policy: CheckpointPolicy | None = None,
+              final_weights: Path | None = None) -> dict[str, Any]:
+    """Run one trial from a validated spec; see ``TrialRunner.run``."""
+    return TrialRunner(spec, log).run(resume_from, checkpoint_root, on_checkpoint, policy, final_weights)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -159,19 +159,46 @@ def realignment_provenance(encoder: nn.Module, settings: RealignSettings,
 
 def realign(encoder: nn.Module, stream: RealignmentStream, settings: RealignSettings, steps: int,
             frozen_names: frozenset[str], learning_rate: float, device: torch.device,
-            autocast_dtype: torch.dtype | None = None, log_every: int = 0) -> dict[str, Any]:
-    """Train ``encoder`` for ``steps`` batches with ``frozen_names`` frozen; all trainable after."""
+            autocast_dtype: torch.dtype | None = None, log_every: int = 0,
+            resume: dict[str, Any] | None = None,
+            on_step: Callable[[int, Callable[[], dict[str, Any]]], None] | None = None) -> dict[str, Any]:
+    """Train ``encoder`` for ``steps`` batches with ``frozen_names`` frozen; all trainable after.
+
+    ``on_step(done, state)`` is called after every optimizer step but the
+    last; ``state()`` is what ``resume`` takes to continue from there to the
+    same weights as an uninterrupted run: the encoder, the head, Adam's
+    state, the random generators, the losses so far, and the step (the
+    stream is re-drawn up to it).
+    """
+    from trainables import random_state
+
     provenance = realignment_provenance(encoder, settings, stream)   # a bad layer fails before training
     head = build_projection_head(encoder, settings)
     if head is not None:
         head.to(device)
     started = time.perf_counter()
     losses: list[float] = []
+    first_step, elapsed = 0, 0.0
     encoder.train()
     with frozen(encoder, frozen_names):
         parameters = trainable_parameters(encoder) + (list(head.parameters()) if head is not None else [])
         optimizer = adam(parameters, learning_rate)
-        for step in range(steps):
+        if resume is not None:
+            encoder.load_state_dict(resume["encoder"])
+            if head is not None:
+                head.load_state_dict(resume["head"])
+            optimizer.load_state_dict(resume["optimizer"])
+            losses, first_step, elapsed = list(resume["losses"]), resume["step"], resume["elapsed_s"]
+            stream.skip(first_step)
+            random_state.restore(resume["rng"])
+
+        def state(done: int) -> dict[str, Any]:
+            return {"step": done, "encoder": encoder.state_dict(),
+                    "head": head.state_dict() if head is not None else None,
+                    "optimizer": optimizer.state_dict(), "losses": list(losses),
+                    "elapsed_s": elapsed + time.perf_counter() - started, "rng": random_state.capture()}
+
+        for step in range(first_step, steps):
             batch = stream.next_batch().to(device)
             with torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
                                 enabled=autocast_dtype is not None):
@@ -183,7 +210,9 @@ def realign(encoder: nn.Module, stream: RealignmentStream, settings: RealignSett
             if log_every and (step + 1) % log_every == 0:
                 print(f"realignment step {step + 1}/{steps}: loss {sum(losses[-log_every:]) / log_every:.4f}",
                       flush=True)
+            if on_step is not None and step + 1 < steps:
+                on_step(step + 1, lambda done=step + 1: state(done))
     tail = losses[-max(1, len(losses) // 10):] if losses else [math.nan]
     return {"realign_steps": steps, "realign_loss_first": losses[0] if losses else math.nan,
-            "realign_loss_last": sum(tail) / len(tail), "realign_s": time.perf_counter() - started,
+            "realign_loss_last": sum(tail) / len(tail), "realign_s": elapsed + time.perf_counter() - started,
             "realign_pairs": stream.num_pairs, **provenance}
