@@ -23,8 +23,10 @@ import yaml
 
 from orchestrator.grid import GridAxes, TaskSettings, expand_grid
 from orchestrator.preflight import preflight_data
+from orchestrator.ray_settings import parse_ray, parse_resources
 from orchestrator.search_settings import SearchSettings, check_space, parse_search
 from trainables.bundled import resolve_location
+from trainables.checkpoint_policy import CheckpointPolicy, parse_checkpoint_policy
 from trainables.errors import DataError, SpecError, unknown_name
 from trainables.languages import SOURCE_LANGUAGE, check_language
 from trainables.realignment.muse import MUSE_SOURCE
@@ -33,9 +35,7 @@ from trainables.trial_spec import BASELINE, FINETUNE_KEYS, REALIGN_KEYS, TrialSp
 
 TOP_LEVEL_KEYS = ("name", "description", "models", "tasks", "strategies", "aligners", "schedules", "seeds",
                   "freeze_embeddings", "languages", "data", "realignment", "finetune", "resources",
-                  "device", "precision", "ray", "search", "cache")
-RESOURCE_KEYS = ("cpus", "gpus")
-RAY_KEYS = ("address", "max_concurrent_trials", "reuse_actors", "max_failures", "num_cpus", "num_gpus")
+                  "device", "precision", "ray", "search", "cache", "checkpoint")
 
 
 StudyKey = tuple[str, str, str, str]     # (model, task, aligner, schedule)
@@ -53,6 +53,7 @@ class Experiment:
     search: SearchSettings | None = None
     candidates: dict[StudyKey, dict[str, list[TrialSpec]]] = field(default_factory=dict)
     num_blocks: dict[str, int] = field(default_factory=dict)
+    checkpoint: CheckpointPolicy = field(default_factory=CheckpointPolicy)   # not part of any trial's identity
 
     @property
     def all_trials(self) -> list[TrialSpec]:
@@ -60,9 +61,9 @@ class Experiment:
                               for specs in by_strategy.values() for t in specs]
 
     @property
-    def resources(self) -> tuple[int, float]:
-        first = self.all_trials[0]
-        return first.cpus, first.gpus
+    def resources(self) -> dict[tuple[str, str], tuple[int, float]]:
+        """(cpus, gpus) per trial, by (model, task): what the cluster must be able to place."""
+        return {(t.model, t.task): (t.cpus, t.gpus) for t in self.all_trials}
 
 
 def _as_list(value: Any, key: str) -> list[Any]:
@@ -126,8 +127,9 @@ def experiment_from_dict(raw: Any, base: Path | None = None, source: str | None 
     for seed in seeds:
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise SpecError(f"experiment: seeds must be integers, got {seed!r}")
-    resources = _check_keys(raw.get("resources"), RESOURCE_KEYS, "resources")
-    ray = _check_keys(raw.get("ray"), RAY_KEYS, "ray")
+    resources = parse_resources(raw.get("resources"), models, tasks)
+    ray = parse_ray(raw.get("ray"))
+    checkpoint = parse_checkpoint_policy(raw.get("checkpoint"))
     data = _check_keys(raw.get("data") or {}, tuple(TASKS), "data")
     realignment_raw = _check_keys(raw.get("realignment") or {},
                                   (*REALIGN_KEYS, "languages", "parallel", "dictionaries", "alignments",
@@ -155,13 +157,13 @@ def experiment_from_dict(raw: Any, base: Path | None = None, source: str | None 
                                       _per_task(raw.get("finetune"), task, FINETUNE_KEYS, "finetune"))
     common = {"freeze_embeddings": bool(raw.get("freeze_embeddings", False)),
               "device": str(raw.get("device", "auto")), "precision": str(raw.get("precision", "fp32")),
-              "cpus": int(resources.get("cpus", 1)), "gpus": float(resources.get("gpus", 0)),
               "cache": _cache_location(raw.get("cache"), base or Path.cwd())}
     axes = GridAxes(models, per_task, per_model, aligners, schedules, seeds, realignment, common)
-    trials = expand_grid(axes, blocks)
+    trials = [resources.apply(t) for t in expand_grid(axes, blocks)]
     preflight_data(trials)
     if search is None:
-        return Experiment(name=name, trials=trials, ray=dict(ray), source=source, num_blocks=blocks)
+        return Experiment(name=name, trials=trials, ray=dict(ray), source=source, num_blocks=blocks,
+                          checkpoint=checkpoint)
     fixed = [t for t in trials if not t.realigns]
     candidates: dict[StudyKey, dict[str, list[TrialSpec]]] = {}
     for spec in trials:
@@ -169,7 +171,7 @@ def experiment_from_dict(raw: Any, base: Path | None = None, source: str | None 
             study = candidates.setdefault((spec.model, spec.task, spec.aligner, spec.schedule), {})
             study.setdefault(spec.strategy, []).append(spec)
     return Experiment(name=name, trials=fixed, ray=dict(ray), source=source, search=search,
-                      candidates=candidates, num_blocks=blocks)
+                      candidates=candidates, num_blocks=blocks, checkpoint=checkpoint)
 
 
 class _Resolver:

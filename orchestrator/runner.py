@@ -16,36 +16,52 @@ from typing import Any
 
 from orchestrator import results as results_dir
 from orchestrator.cluster import check_resources, connect, shutdown
+from orchestrator.driver_lock import DriverLock
 from orchestrator.experiment import Experiment
+from orchestrator.running import RunningTrials
+from trainables.checkpoint_policy import CheckpointPolicy
 from trainables.trial_spec import TrialSpec
 
 
 class TrialSession:
-    """One Ray connection for any number of trial batches written under ``output``."""
+    """One Ray connection for any number of trial batches written under ``output``.
 
-    def __init__(self, output: Path, ray_options: dict[str, Any], resources: tuple[int, float],
-                 address: str | None = None, verbose: int = 1):
+    Entering the session takes ``output``'s driver lock (one driver per
+    results directory); leaving it releases the lock, also on an exception or
+    Ctrl-C. ``resources``: (cpus, gpus) per trial, by (model, task).
+    """
+
+    def __init__(self, output: Path, ray_options: dict[str, Any],
+                 resources: dict[tuple[str, str], tuple[int, float]],
+                 address: str | None = None, verbose: int = 1,
+                 checkpoint: CheckpointPolicy = CheckpointPolicy()):
         self.output = output.resolve()
+        self.checkpoint = checkpoint     # mid-phase checkpoints, and what a finished trial keeps
         self.ray_options = ray_options
         self.resources = resources
         self.address = address or ray_options.get("address")
         self.verbose = verbose
         self._connected = False
         self._batches = 0
+        self._lock = DriverLock(self.output)
 
     def __enter__(self) -> "TrialSession":
+        self._lock.acquire()
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
-        if self._connected and not self.address:
-            shutdown()
+        try:
+            if self._connected and not self.address:
+                shutdown()
+        finally:
+            self._lock.release()
 
     def _connect(self) -> None:
         if self._connected:
             return
-        available = connect(self.address, self.ray_options.get("num_cpus"), self.ray_options.get("num_gpus"))
+        nodes = connect(self.address, self.ray_options.get("num_cpus"), self.ray_options.get("num_gpus"))
         self._connected = True
-        check_resources(available, *self.resources)
+        check_resources(nodes, self.resources)
 
     def run(self, trials: list[TrialSpec]) -> dict[str, Any]:
         """Run the trials of ``trials`` that have no result yet; return counts and wall time.
@@ -65,9 +81,16 @@ class TrialSession:
         from trainables.ray_trainable import fit_trials
 
         output = self.output
+        keep = self.checkpoint.keep
 
         def on_result(result: dict[str, Any]) -> None:
+            from trainables.checkpoint_layout import release_checkpoints
+
             results_dir.write_result(output, result)
+            # the result is safe on disk: its checkpoints (model + Adam state, ~3x the model) go
+            weights = output / results_dir.RESULTS / f"{result['trial_id']}.safetensors"
+            for warning in release_checkpoints(output / results_dir.RAY_STORAGE, result["trial_id"], keep, weights):
+                print(f"[alignfreeze] WARNING: {warning}", file=sys.stderr, flush=True)
             average = ", ".join(f"{k} {v:.4f}" for k, v in result["average"].items())
             print(f"[alignfreeze] done {result['trial_id']}: target average {average} "
                   f"({result['provenance']['timings'].get('total_s', 0):.1f} s)", file=sys.stderr, flush=True)
@@ -80,11 +103,24 @@ class TrialSession:
         # one Tune experiment per batch; the counter keeps two batches of one second apart
         self._batches += 1
         name = f"tune-{time.strftime('%Y%m%d-%H%M%S')}-{self._batches}"
-        outcome = fit_trials(pending, output / results_dir.RAY_STORAGE, name,
-                             on_result=on_result, on_error=on_error,
-                             max_concurrent=options.get("max_concurrent_trials"),
-                             reuse_actors=bool(options.get("reuse_actors", True)),
-                             max_failures=int(options.get("max_failures", 0)), verbose=self.verbose)
+        max_failures = int(options.get("max_failures", 2))
+
+        def on_retry(trial_id: str, message: str, failures: int) -> None:
+            message = message if len(message) <= 160 else message[:157] + "..."
+            print(f"[alignfreeze] {trial_id} failed ({message}); Ray Tune restarts it from its latest "
+                  f"checkpoint (failure {failures} of at most {max_failures})", file=sys.stderr, flush=True)
+
+        # which trials run where, for alignfreeze status while this batch runs (removed after it)
+        running = RunningTrials(output, on_retry)
+        try:
+            outcome = fit_trials(pending, output / results_dir.RAY_STORAGE, name,
+                                 on_result=on_result, on_error=on_error,
+                                 max_concurrent=options.get("max_concurrent_trials"),
+                                 reuse_actors=bool(options.get("reuse_actors", True)),
+                                 max_failures=max_failures, verbose=self.verbose,
+                                 checkpoint=self.checkpoint, running=running)
+        finally:
+            running.close()
         finished = results_dir.completed_ids(output)
         summary.update(errors=outcome["errors"], errored=outcome["errored"],
                        missing=[t.trial_id for t in pending if t.trial_id not in finished],
@@ -97,9 +133,23 @@ def run_experiment(experiment: Experiment, output: Path, address: str | None = N
     """Run every trial of ``experiment`` that has no result under ``output`` yet."""
     output = output.resolve()
     output.mkdir(parents=True, exist_ok=True)
-    results_dir.write_manifest(output, experiment.name, experiment.trials, experiment.source)
-    with TrialSession(output, experiment.ray, experiment.resources, address, verbose) as session:
+    with TrialSession(output, experiment.ray, experiment.resources, address, verbose,
+                      checkpoint=experiment.checkpoint) as session:
+        reconciled = results_dir.write_manifest(output, experiment.name, experiment.trials, experiment.source)
+        _report_reconciled(reconciled, output)
         summary = session.run(experiment.trials)
+    summary["no_longer_planned"] = reconciled.no_longer_planned
     if not summary["ran"]:
         print(f"all {len(experiment.trials)} trials already have results in {output}", file=sys.stderr)
     return summary
+
+
+def _report_reconciled(reconciled: results_dir.Reconciled, output: Path) -> None:
+    """Say which kept results the experiment file no longer plans (a grown grid keeps them all)."""
+    if reconciled.restored:
+        print(f"{len(reconciled.restored)} result(s) of trials planned again moved back from "
+              f"{output / results_dir.RETIRED}", file=sys.stderr)
+    if reconciled.no_longer_planned:
+        now = f" ({len(reconciled.retired_now)} moved there now)" if reconciled.retired_now else ""
+        print(f"{len(reconciled.no_longer_planned)} result(s) of trials no longer in the experiment file "
+              f"kept in {output / results_dir.RETIRED}{now}; alignfreeze status lists them", file=sys.stderr)

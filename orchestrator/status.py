@@ -2,9 +2,12 @@
 
 It needs no Ray and no torch, and works while the run goes on (on any
 node that mounts the results directory) or after it was interrupted:
-every planned trial is done, errored, checkpointed (it will resume from
-its latest phase) or not started; a search adds each study's progress
-and best setting so far.
+every planned trial is done, running (listed by a live driver in
+``running.json``: ``orchestrator.running``), errored, checkpointed (it will
+resume from its latest phase) or not started; a search adds each study's progress
+and best setting so far. Results of trials the experiment file no longer
+plans (kept in retired/, or left in results/ by a run of an older
+version) are listed apart: they are kept, and count in no table.
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import results as results_dir
+from orchestrator.running import RUNNING, read_running
 from trainables.checkpoint_layout import checkpoint_phase, latest_checkpoint
 from trainables.errors import DataError
+from trainables.trial_spec import IDENTITY_FORMAT
 
-STATES = ("done", "errored", "checkpointed", "not started")
+STATES = ("done", "running", "errored", "checkpointed", "not started")
 
 
 def run_status(directory: str | Path) -> dict[str, Any]:
@@ -30,6 +35,9 @@ def run_status(directory: str | Path) -> dict[str, Any]:
     except ValueError as error:
         raise DataError(f"unreadable manifest ({error})", directory / results_dir.MANIFEST) from None
     done = results_dir.completed_ids(directory)
+    # what a live driver runs now; a record left by a driver that is gone is ignored
+    run = read_running(directory)
+    live = run["trials"] if run and not run["stale"] else {}
     trials: list[dict[str, Any]] = []
     for planned in manifest.get("trials", []):
         trial_id = planned["trial_id"]
@@ -37,6 +45,11 @@ def run_status(directory: str | Path) -> dict[str, Any]:
         error_file = directory / results_dir.ERRORS / f"{trial_id}.json"
         if trial_id in done:
             row["state"] = "done"
+        elif trial_id in live:
+            row.update(state="running", running=live[trial_id])
+            checkpoint = latest_checkpoint(directory / results_dir.RAY_STORAGE, trial_id)
+            if checkpoint:
+                row.update(checkpoint=str(checkpoint), phase=checkpoint_phase(checkpoint))
         elif error_file.is_file():
             row["state"] = "errored"
             row["error"] = str(json.loads(error_file.read_text(encoding="utf-8")).get("error", "")).strip()
@@ -51,8 +64,13 @@ def run_status(directory: str | Path) -> dict[str, Any]:
     for path in sorted((directory / "search").glob("*.json")):
         studies.append(json.loads(path.read_text(encoding="utf-8")))
     counts = {state: sum(row["state"] == state for row in trials) for state in STATES}
+    planned_ids = {row["trial_id"] for row in trials}
+    no_longer_planned = sorted(set(results_dir.retired_ids(directory)) | (done - planned_ids))
     return {"name": manifest.get("name"), "directory": str(directory), "kind": "search" if "search" in manifest
-            else "grid", "planned": len(trials), "counts": counts, "trials": trials, "studies": studies}
+            else "grid", "planned": len(trials), "counts": counts, "trials": trials, "studies": studies,
+            "no_longer_planned": no_longer_planned,
+            "run": {k: v for k, v in run.items() if k != "trials"} if run else None,
+            "identity": manifest.get("identity", 1)}    # 1: trial IDs of a version before content-based ones
 
 
 def _phase_text(phase: dict[str, Any] | None) -> str:
@@ -60,16 +78,42 @@ def _phase_text(phase: dict[str, Any] | None) -> str:
         return "a checkpoint"
     if phase.get("phase") == "finetune":
         return f"after fine-tuning epoch {phase['epoch'] + 1}/{phase.get('epochs', '?')} ({phase.get('saved', '')})"
+    if phase.get("position"):    # inside a phase: "realignment step 300/1000", "fine-tuning epoch 2, step 40/98"
+        return f"after {phase['position']} ({phase.get('saved', '')})"
     return f"after {phase.get('phase')} ({phase.get('saved', '')})"
+
+
+def _running_text(row: dict[str, Any]) -> str:
+    info = row["running"]
+    attempt = f"attempt {info.get('attempt', 1)}"
+    if info.get("state") == "retrying":
+        error = (info.get("failures") or [{}])[-1].get("error", "")
+        text = f"retrying      {row['trial_id']}: {attempt} failed ({error[:120]}), Ray Tune restarts it"
+    else:
+        where = f" on {info.get('host')} (pid {info['pid']})" if info.get("pid") else ", no report yet"
+        text = f"running       {row['trial_id']}: {attempt} since {info.get('since')}{where}"
+    if row.get("checkpoint"):
+        text += f"; latest checkpoint {_phase_text(row.get('phase'))}"
+    return text
 
 
 def format_status(status: dict[str, Any]) -> str:
     counts = status["counts"]
+    run = status.get("run")
+    live = bool(run) and not run.get("stale")
     lines = [f"{status['name']} ({status['kind']}) in {status['directory']}: {status['planned']} trials planned"
              + (" so far" if status["kind"] == "search" else ""),
-             "  " + ", ".join(f"{counts[state]} {state}" for state in STATES)]
+             "  " + ", ".join(f"{counts[state]} {state}" for state in STATES if state != "running" or live)]
+    if live:
+        driver = run.get("driver", {})
+        lines.append(f"  a run is going on: driver pid {driver.get('pid')} on {driver.get('host')} since "
+                     f"{driver.get('started')}, last heartbeat {run.get('heartbeat')}")
+    elif run:
+        lines.append(f"  the run that wrote {RUNNING} is not going on any more ({run['stale']})")
     for row in status["trials"]:
-        if row["state"] == "errored":
+        if row["state"] == "running":
+            lines.append("  " + _running_text(row))
+        elif row["state"] == "errored":
             message = row["error"].splitlines()[-1] if row["error"] else ""
             lines.append(f"  errored       {row['trial_id']}: {message[:160]}")
         elif row["state"] == "checkpointed":
@@ -85,8 +129,16 @@ def format_status(status: dict[str, Any]) -> str:
         if study.get("failed"):
             line += f", failed: {', '.join(study['failed'])}"
         lines.append(line)
+    retired = status.get("no_longer_planned") or []
+    if retired:
+        lines.append(f"  {len(retired)} result(s) of trials no longer in the experiment file, kept "
+                     f"(in {results_dir.RETIRED}/; counted again if the file plans them again):")
+        lines += [f"    {trial_id}" for trial_id in retired]
+    if status.get("identity", 1) < IDENTITY_FORMAT:
+        lines.append("  written by a version with path-based trial IDs: running this experiment again "
+                     f"plans new IDs, moves these results to {results_dir.RETIRED}/ and reruns every trial")
     unfinished = counts["errored"] + counts["checkpointed"] + counts["not started"]
-    if unfinished:
+    if unfinished and not live:
         lines.append("  run the same alignfreeze run / search command again to finish "
                      "(checkpointed trials resume, errored ones are retried)")
     return "\n".join(lines)

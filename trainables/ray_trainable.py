@@ -2,7 +2,8 @@
 
 ``alignfreeze_trainable`` turns a config dict into a ``TrialSpec``, runs
 the core (``trainables.trial``), reports each phase with ``tune.report``
-and a checkpoint, and resumes from ``tune.get_checkpoint()``.
+and a checkpoint, and resumes from ``tune.get_checkpoint()``, else from
+the checkpoints earlier runs left (the first complete one, newest first).
 ``fit_trials`` builds (or restores) the Tuner over a list of specs; a
 callback writes each trial's result file from the driver as soon as the
 trial ends, so results survive a driver crash and need no shared disk.
@@ -12,13 +13,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Callable
 
 from ray import tune
 
-from trainables.checkpoint_layout import latest_checkpoint
+from trainables.checkpoint_layout import trial_checkpoints, working_directory
+from trainables.checkpoint_policy import CheckpointPolicy
 from trainables.trial import run_trial
 from trainables.trial_spec import TrialSpec
 
@@ -40,16 +42,17 @@ def alignfreeze_trainable(config: dict[str, Any]) -> None:
     """Function trainable: ``config["run"]["trial"]`` is a ``TrialSpec.to_dict()``.
 
     Resumes from Tune's checkpoint when Tune restarts the trial, else from
-    ``config["run"]["resume_from"]`` (the latest checkpoint of an earlier run).
+    ``config["run"]["resume_from"]`` (the checkpoints earlier runs left,
+    newest first): the first complete one, with a warning for each other.
+    ``config["run"]["checkpoint"]``: the ``CheckpointPolicy``; with ``keep:
+    final`` the last report carries the fine-tuned weights.
     """
     spec = trial_spec_of(config)
     config = config["run"]
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
-        resume_from = Path(checkpoint.to_directory())
-    else:
-        resume_from = Path(config["resume_from"]) if config.get("resume_from") else None
-    work = Path(tempfile.mkdtemp(prefix="alignfreeze-trial-"))
+    policy = CheckpointPolicy.from_dict(config.get("checkpoint"))
+    candidates = [Path(p) for p in config.get("resume_from") or ()]
+    # the node's working copies of trials killed earlier go first
+    work = working_directory()
 
     def report_phase(metrics: dict[str, Any], directory: Path) -> None:
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(directory)))
@@ -58,14 +61,31 @@ def alignfreeze_trainable(config: dict[str, Any]) -> None:
         shutil.rmtree(directory, ignore_errors=True)
 
     try:
-        result = run_trial(spec, resume_from=resume_from, checkpoint_root=work, on_checkpoint=report_phase)
-        tune.report(flat_metrics(result))
+        with ExitStack() as stack:
+            checkpoint = tune.get_checkpoint()
+            if checkpoint is not None:
+                # as_directory: the stored checkpoint itself on a shared disk (no copy); a
+                # download from remote storage is removed on exit (to_directory's never is)
+                candidates.insert(0, Path(stack.enter_context(checkpoint.as_directory())))
+            final = work / "final" if policy.keep == "final" else None
+            result = run_trial(spec, resume_from=candidates, checkpoint_root=work, on_checkpoint=report_phase,
+                               policy=policy, final_weights=final)
+        if final is not None:
+            tune.report(flat_metrics(result), checkpoint=tune.Checkpoint.from_directory(str(final)))
+        else:
+            tune.report(flat_metrics(result))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
 def trial_spec_of(config: dict[str, Any]) -> TrialSpec:
     return TrialSpec.from_dict(config["run"]["trial"])
+
+
+def trial_resources(config: dict[str, Any]) -> tune.PlacementGroupFactory:
+    """What Tune reserves for one trial: its own spec's CPUs and GPUs (they vary by model and task)."""
+    spec = trial_spec_of(config)
+    return tune.PlacementGroupFactory([{"CPU": spec.cpus, "GPU": spec.gpus}])
 
 
 class _ResultCallback(tune.Callback):
@@ -82,30 +102,61 @@ class _ResultCallback(tune.Callback):
             self.on_result(json.loads(payload))
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        error = getattr(trial, "error_file", None)
-        message = "trial failed"
-        if error and Path(error).exists():
-            lines = [l for l in Path(error).read_text(errors="replace").strip().splitlines() if l.strip()]
-            message = lines[-1] if lines else message
-        self.on_error(trial_spec_of(trial.config), message)
+        self.on_error(trial_spec_of(trial.config), _error_line(trial))
+
+
+def _error_line(trial: Any) -> str:
+    """The last line of the trial's latest error (Tune writes it to the trial's error file)."""
+    error = getattr(trial, "error_file", None)
+    if error and Path(error).exists():
+        lines = [l for l in Path(error).read_text(errors="replace").strip().splitlines() if l.strip()]
+        if lines:
+            return lines[-1]
+    return "trial failed"
+
+
+class _RunningCallback(tune.Callback):
+    """Tells ``running`` (``orchestrator.running.RunningTrials``) which trials Tune runs, where, and retries."""
+
+    def __init__(self, running: Any):
+        self.running = running
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.running.started(_trial_name(trial))
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        self.running.reported(_trial_name(trial), result)
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        self.running.failed(_trial_name(trial), _error_line(trial))
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self.running.ended(_trial_name(trial))
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self.running.ended(_trial_name(trial))
+
+    def on_step_end(self, iteration, trials, **info):
+        self.running.beat()
 
 
 def fit_trials(specs: list[TrialSpec], storage: Path, name: str, *,
                on_result: Callable[[dict[str, Any]], None], on_error: Callable[[TrialSpec, str], None],
                max_concurrent: int | None = None, reuse_actors: bool = True,
-               max_failures: int = 0, verbose: int = 1) -> dict[str, Any]:
+               max_failures: int = 0, verbose: int = 1,
+               checkpoint: CheckpointPolicy = CheckpointPolicy(), running: Any = None) -> dict[str, Any]:
     """Run ``specs`` as one Tuner under ``storage/name``.
 
     A trial that an earlier run checkpointed under ``storage`` resumes from
-    its latest checkpoint. Returns counts: trials, errors, errored ids.
+    its latest complete checkpoint. Returns counts: trials, errors, errored ids.
     """
     storage = storage.resolve()   # pyarrow rejects relative storage paths
-    cpus, gpus = specs[0].cpus, specs[0].gpus
-    trainable = tune.with_resources(alignfreeze_trainable, {"cpu": cpus, "gpu": gpus})
+    trainable = tune.with_resources(alignfreeze_trainable, trial_resources)
     configs = []
     for spec in specs:
-        checkpoint = latest_checkpoint(storage, spec.trial_id)
-        configs.append({"trial": spec.to_dict(), "resume_from": str(checkpoint) if checkpoint else None})
+        # all of them, newest first: the trial checks each before loading it (a listing only reads sizes)
+        configs.append({"trial": spec.to_dict(), "checkpoint": checkpoint.to_dict(),
+                        "resume_from": [str(p) for p in trial_checkpoints(storage, spec.trial_id)]})
     tuner = tune.Tuner(
         trainable,
         param_space={"run": tune.grid_search(configs)},
@@ -113,7 +164,8 @@ def fit_trials(specs: list[TrialSpec], storage: Path, name: str, *,
                                     trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
         run_config=tune.RunConfig(
             name=name, storage_path=str(storage), verbose=verbose,
-            callbacks=[_ResultCallback(on_result, on_error)],
+            callbacks=[_ResultCallback(on_result, on_error)]
+            + ([_RunningCallback(running)] if running is not None else []),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             failure_config=tune.FailureConfig(max_failures=max_failures)))
     grid = tuner.fit()
