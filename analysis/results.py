@@ -21,6 +21,7 @@ from analysis import reference, vocabulary
 from trainables.artifacts import atomic_write_text, write_atomically
 from trainables.errors import DataError, SpecError
 from trainables.languages import SOURCE_LANGUAGE
+from trainables.storage import location
 from trainables.tasks.registry import TASKS
 
 KEY_COLUMNS: tuple[str, ...] = ("model", "task", "strategy", "aligner", "schedule", "seed",
@@ -175,8 +176,7 @@ def write_text(path: str | Path, text: str) -> None:
 
 def _read_json(path: Path) -> dict:
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+        data = json.loads(path.read_text(encoding="utf-8"))   # a local path or a storage URI's
     except json.JSONDecodeError as error:
         raise DataError(f"malformed JSON: {error.msg}", path, error.lineno) from None
     except OSError as error:
@@ -198,7 +198,7 @@ def is_run_directory(path: Path) -> bool:
 def run_directory_results(directory: str | Path) -> LoadedResults:
     """Every completed trial of an ``alignfreeze run`` directory, plus the
     errored and the missing ones (planned in experiment.json, no file)."""
-    directory = Path(directory)
+    directory = location(directory, "results source")
     if not is_run_directory(directory):
         raise DataError("not a run directory (no experiment.json, no results/)", directory)
     planned: dict[str, dict] = {}
@@ -273,7 +273,7 @@ def source_results(source: str | Path) -> LoadedResults:
     """Load one source: a run directory, a directory of authors' CSVs, a tidy
     CSV / Parquet file, an authors' CSV, or ``reference`` (the packaged
     authors' results) when no file of that name exists."""
-    path = Path(source)
+    path = location(source, "results source")
     if not path.exists():
         if str(source) == PACKAGED_REFERENCE_NAME:
             return LoadedResults(reference.reference_table(reference.PACKAGED_REFERENCE))

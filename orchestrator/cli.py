@@ -31,8 +31,9 @@ from search_spaces import preset_path
 
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("experiment", type=Path, help="experiment YAML file")
-    parser.add_argument("--output", type=Path, default=None,
-                        help="results directory (default: ./runs/<experiment name>)")
+    parser.add_argument("--output", default=None,
+                        help="results directory: a path or a storage URI such as s3://bucket/run "
+                             "(default: ./runs/<experiment name>)")
     parser.add_argument("--address", default=None,
                         help="address of an existing Ray cluster (default: start one locally)")
     parser.add_argument("--dry-run", action="store_true", help="validate and list the trials, run nothing")
@@ -46,7 +47,10 @@ def _load(args: argparse.Namespace, experiment_path: Path, search: bool):
     (stderr: Hub datasets and dictionaries to fetch, local files read).
     """
     from orchestrator.experiment import load_experiment_file
+    from trainables.storage import RemotePath, location
 
+    # an unsupported URI scheme stops here, before anything is read or written
+    requested = location(args.output) if args.output else None
     experiment = load_experiment_file(experiment_path)
     if search and experiment.search is None:
         raise SpecError(f"{experiment_path} has no 'search' section: run its grid with alignfreeze run")
@@ -58,7 +62,10 @@ def _load(args: argparse.Namespace, experiment_path: Path, search: bool):
         if args.trials < 1:
             raise SpecError(f"--trials must be at least 1, got {args.trials}")
         experiment.search = dataclasses.replace(experiment.search, trials=args.trials)
-    output = args.output or Path("runs") / experiment.name
+    output = requested or Path("runs") / experiment.name
+    if search and isinstance(output, RemotePath):
+        raise SpecError(f"--output {output}: alignfreeze search needs a local results directory "
+                        f"(its Optuna studies are SQLite there); alignfreeze run takes storage URIs")
     if search:
         settings = experiment.search
         print(f"experiment {experiment.name}: depth search, {len(experiment.candidates)} study(ies), "
@@ -101,7 +108,9 @@ def _run(args: argparse.Namespace, experiment_path: Path) -> int:
               f"{summary['errors']} errored, {len(summary.get('missing', []))} without result",
               file=sys.stderr)
     _report_errored(output, summary.get("errored", []))
-    print(per_language_table(Path(summary["output"])))
+    from trainables.storage import location
+
+    print(per_language_table(location(summary["output"])))
     return 1 if summary.get("errors") or summary.get("missing") else 0
 
 
@@ -135,11 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="distinct settings to evaluate per study (overrides search.trials)")
 
     status = commands.add_parser("status", help="where a run or search stands (done, errored, checkpointed)")
-    status.add_argument("directory", type=Path, help="results directory of alignfreeze run or search")
+    status.add_argument("directory", help="results directory of alignfreeze run or search (a path or a storage URI)")
     status.add_argument("--json", action="store_true", help="print the status as JSON")
 
     demo = commands.add_parser("demo", help="run the bundled demo (tiny mBERT, PoS, 8 trials)")
-    demo.add_argument("--output", type=Path, default=Path("runs") / "demo", help="results directory")
+    demo.add_argument("--output", default=Path("runs") / "demo", help="results directory (a path or a storage URI)")
     demo.add_argument("--address", default=None, help=argparse.SUPPRESS)
     demo.add_argument("--dry-run", action="store_true", help=argparse.SUPPRESS)
     demo.add_argument("--verbose", type=int, default=0, choices=(0, 1, 2), help=argparse.SUPPRESS)

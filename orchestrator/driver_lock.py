@@ -15,6 +15,14 @@ is stale, and taken over with a warning, when
   another host that died, or a reused pid.
 
 Readers (``alignfreeze status``) never touch the lock.
+
+On object storage (``--output s3://...``) there is no create-if-absent
+nor rename: the lock is best effort. A driver that finds no lock writes
+its own (one PUT), waits ``SETTLE_S`` and reads it back; it runs only if
+the lock still names it, so of two drivers starting together the later
+writer wins and the other is refused, unless they start within the same
+few hundred milliseconds of each other. The heartbeat rewrites the object
+(its mtime is the store's clock: hosts must agree with it within minutes).
 """
 
 from __future__ import annotations
@@ -31,15 +39,17 @@ from pathlib import Path
 from typing import Any
 
 from trainables.errors import SpecError
+from trainables.storage import RemotePath, location
 
 LOCK_NAME = "driver.lock"
 HEARTBEAT_S = 60.0
 STALE_AFTER_S = 600.0
+SETTLE_S = 1.0       # object storage: how long a written lock must survive before it counts
 
 
 def read_holder(directory: Path) -> dict[str, Any] | None:
     """Who holds ``directory``'s lock (with ``age_s`` since its last refresh), or None."""
-    path = Path(directory) / LOCK_NAME
+    path = location(directory) / LOCK_NAME
     age = 0.0
     try:
         age = time.time() - path.stat().st_mtime
@@ -83,7 +93,7 @@ class DriverLock:
     """Held while a driver writes ``directory``; use as a context manager or acquire/release."""
 
     def __init__(self, directory: Path, stale_after_s: float = STALE_AFTER_S, heartbeat_s: float = HEARTBEAT_S):
-        self.directory = Path(directory)
+        self.directory = location(directory)
         self.path = self.directory / LOCK_NAME
         self.stale_after_s = stale_after_s
         self.heartbeat_s = heartbeat_s
@@ -138,6 +148,8 @@ class DriverLock:
 
     def _create(self, holder: dict[str, Any]) -> bool:
         """Write the whole lock to a temporary file, then link it into place: fails if a lock exists."""
+        if isinstance(self.path, RemotePath):
+            return self._create_remote(holder)
         temporary = self.path.with_name(f".{LOCK_NAME}.{holder['token']}")
         temporary.write_text(json.dumps(holder), encoding="utf-8")
         try:
@@ -160,6 +172,11 @@ class DriverLock:
     def _remove_if(self, holder: dict[str, Any]) -> None:
         """Remove the lock if it still is ``holder``'s: a lock renamed aside and found to be another's
         (a driver that took it over meanwhile) goes back."""
+        if isinstance(self.path, RemotePath):
+            found = read_holder(self.directory)
+            if found is not None and found.get("token") == holder.get("token"):
+                self.path.unlink(missing_ok=True)
+            return
         aside = self.path.with_name(f".{LOCK_NAME}.removed-{uuid.uuid4().hex}")
         try:
             os.rename(self.path, aside)
@@ -177,6 +194,15 @@ class DriverLock:
                 pass
         aside.unlink(missing_ok=True)
 
+    def _create_remote(self, holder: dict[str, Any]) -> bool:
+        """Object storage: write the lock if there is none, and keep it only if it still names us."""
+        if self.path.exists():
+            return False
+        self.path.write_text(json.dumps(holder))
+        time.sleep(SETTLE_S)
+        found = read_holder(self.directory)
+        return found is not None and found.get("token") == holder["token"]
+
     def _start_heartbeat(self) -> None:
         self._stop.clear()
 
@@ -188,7 +214,10 @@ class DriverLock:
                           f"over by another driver", file=sys.stderr, flush=True)
                     return
                 try:
-                    os.utime(self.path)
+                    if isinstance(self.path, RemotePath):   # an object's mtime changes only when rewritten
+                        self.path.write_text(json.dumps(self.holder))
+                    else:
+                        os.utime(self.path)
                 except OSError:
                     pass
 

@@ -9,21 +9,21 @@
     DIR/optuna.db                a depth search's Optuna studies (SQLite, by default)
     DIR/search/<study>.json      a depth search's evaluated settings, best first
 
-Every file is written to a temporary name and renamed, so a reader (or a
-resumed run) never sees half a result. ``analysis.results`` reads this
+Every file is written to a temporary name and renamed (on object storage:
+one PUT), so a reader (or a resumed run) never sees half a result. DIR is a
+local path or a storage URI (``trainables.storage``). ``analysis.results`` reads this
 layout back.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from trainables.artifacts import atomic_write_json
 from trainables.errors import SpecError
+from trainables.storage import move, write_json
 from trainables.trial_spec import IDENTITY_FORMAT
 
 MANIFEST = "experiment.json"
@@ -75,7 +75,7 @@ def write_manifest(directory: Path, name: str, trials: list[Any], source: str | 
         content["updated"] = now
     if search is not None:
         content["search"] = search
-    atomic_write_json(path, content)
+    write_json(path, content)
     return _reconcile(directory, {t["trial_id"] for t in planned})
 
 
@@ -99,8 +99,7 @@ def _json_files(folder: Path) -> list[Path]:
 
 
 def _move(source: Path, destination: Path) -> None:
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(source, destination)    # one rename: a reader sees the file in one place or the other
+    move(source, destination)    # local: one rename, a reader sees the file in one place or the other
 
 
 def retired_ids(directory: Path) -> list[str]:
@@ -119,12 +118,12 @@ def extend_manifest(directory: Path, trials: list[Any]) -> None:
     added = [{"trial_id": t.trial_id, "spec": t.to_dict()} for t in trials if t.trial_id not in known]
     if added:
         manifest["trials"] = manifest["trials"] + added
-        atomic_write_json(directory / MANIFEST, manifest)
+        write_json(directory / MANIFEST, manifest)
 
 
 def write_result(directory: Path, result: dict[str, Any]) -> Path:
     path = directory / RESULTS / f"{result['trial_id']}.json"
-    atomic_write_json(path, result)
+    write_json(path, result)
     stale = directory / ERRORS / f"{result['trial_id']}.json"
     if stale.exists():
         stale.unlink()
@@ -133,7 +132,7 @@ def write_result(directory: Path, result: dict[str, Any]) -> Path:
 
 def write_error(directory: Path, trial_id: str, spec: dict[str, Any], error: str) -> Path:
     path = directory / ERRORS / f"{trial_id}.json"
-    atomic_write_json(path, {"trial_id": trial_id, "status": "error", "spec": spec, "error": error})
+    write_json(path, {"trial_id": trial_id, "status": "error", "spec": spec, "error": error})
     return path
 
 

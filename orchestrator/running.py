@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from trainables.artifacts import atomic_write_json
+from trainables.storage import location, write_json
 
 RUNNING = "running.json"
 HEARTBEAT_S = 10.0
@@ -42,7 +42,7 @@ class RunningTrials:
 
     def __init__(self, directory: Path, on_retry: Callable[[str, str, int], None] | None = None):
         self.on_retry = on_retry     # (trial_id, error line, failures so far): tell the user at once
-        self.path = Path(directory) / RUNNING
+        self.path = location(directory) / RUNNING
         self.record: dict[str, Any] = {"driver": {"host": socket.gethostname(), "pid": os.getpid(),
                                                   "started": _now()},
                                        "heartbeat": _now(), "trials": {}}
@@ -51,7 +51,7 @@ class RunningTrials:
 
     def _write(self) -> None:
         self.record["heartbeat"] = _now()
-        atomic_write_json(self.path, self.record)
+        write_json(self.path, self.record)
         self._written = time.monotonic()
 
     def started(self, trial_id: str) -> None:
@@ -120,7 +120,7 @@ def stale_reason(record: dict[str, Any], now: float | None = None) -> str | None
 def read_running(directory: Path) -> dict[str, Any] | None:
     """``DIR/running.json`` with ``stale`` (why it is not live, or None), or None without one."""
     try:
-        record = json.loads((Path(directory) / RUNNING).read_text(encoding="utf-8"))
+        record = json.loads((location(directory) / RUNNING).read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
     except (OSError, ValueError):

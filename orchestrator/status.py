@@ -1,7 +1,7 @@
 """``alignfreeze status DIR``: where a run or a depth search stands, read from its files only.
 
 It needs no Ray and no torch, and works while the run goes on (on any
-node that mounts the results directory) or after it was interrupted:
+node that mounts the results directory, or with its storage URI) or after it was interrupted:
 every planned trial is done, running (listed by a live driver in
 ``running.json``: ``orchestrator.running``), errored, checkpointed (it will
 resume from its latest phase) or not started; a search adds each study's progress
@@ -20,13 +20,14 @@ from orchestrator import results as results_dir
 from orchestrator.running import RUNNING, read_running
 from trainables.checkpoint_layout import checkpoint_phase, latest_checkpoint
 from trainables.errors import DataError
+from trainables.storage import location
 from trainables.trial_spec import IDENTITY_FORMAT
 
 STATES = ("done", "running", "errored", "checkpointed", "not started")
 
 
 def run_status(directory: str | Path) -> dict[str, Any]:
-    directory = Path(directory)
+    directory = location(directory, "results directory")
     if not (directory / results_dir.MANIFEST).is_file():
         raise DataError(f"not a results directory of alignfreeze run or search (no {results_dir.MANIFEST})",
                         directory)

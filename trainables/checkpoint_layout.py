@@ -12,6 +12,8 @@ copy cut short by a killed driver is never taken for a checkpoint.
 
 A trial's last report may carry the fine-tuned weights alone
 (``model.safetensors``): what ``keep: final`` keeps beside the result.
+STORAGE is a local path or a ``trainables.storage.RemotePath`` (Tune's
+storage on s3:// and the like): listing, reading and removing work on both.
 The trial's local working copies live in private temporary directories
 named after their host and process, removed by the next trial on that
 host once the process is gone.
@@ -29,6 +31,8 @@ import socket
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from trainables.storage import RemotePath, location, move, remove_tree
 
 CHECKPOINT_FILE = "trial_state.pt"
 PHASE_FILE = "phase.json"
@@ -57,7 +61,7 @@ def mark_complete(directory: Path, name: str = CHECKPOINT_FILE) -> None:
 
 def _marker(directory: Path) -> dict[str, Any] | None:
     try:
-        marker = json.loads((Path(directory) / COMPLETE_FILE).read_text(encoding="utf-8"))
+        marker = json.loads((location(directory) / COMPLETE_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return marker if isinstance(marker, dict) and {"file", "bytes", "sha256"} <= set(marker) else None
@@ -72,7 +76,7 @@ def damage(directory: Path, thorough: bool = True) -> str | None:
     marker = _marker(directory)
     if marker is None:
         return f"no readable {COMPLETE_FILE} (the checkpoint was never completely written or copied)"
-    path = Path(directory) / marker["file"]
+    path = location(directory) / marker["file"]
     try:
         size = path.stat().st_size
     except OSError:
@@ -93,7 +97,7 @@ def _newest_write(directory: Path) -> float:
 def trial_checkpoints(storage: Path, trial_id: str) -> list[Path]:
     """Every checkpoint directory any run under ``storage`` left for ``trial_id``, complete
     or not, the most recently written first."""
-    found = [p for p in Path(storage).glob(f"*/{trial_id}/checkpoint_*") if p.is_dir()]
+    found = [p for p in location(storage).glob(f"*/{trial_id}/checkpoint_*") if p.is_dir()]
     found = [p for p in found if any(p.iterdir())]
     return sorted(found, key=_newest_write, reverse=True)
 
@@ -108,7 +112,7 @@ def latest_checkpoint(storage: Path, trial_id: str) -> Path | None:
 
 def checkpoint_phase(directory: Path) -> dict[str, Any] | None:
     """What ``phase.json`` of a checkpoint says (None for checkpoints without one)."""
-    path = Path(directory) / PHASE_FILE
+    path = location(directory) / PHASE_FILE
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -135,15 +139,18 @@ def release_checkpoints(storage: Path, trial_id: str, keep: str, weights: Path) 
             warnings.append(f"{trial_id}: no fine-tuned weights in its checkpoints; nothing kept")
         else:
             try:
-                temporary = weights.with_name(f".{weights.name}.tmp")
-                weights.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(str(final / FINAL_WEIGHTS_FILE), temporary)
-                os.replace(temporary, weights)
+                if isinstance(weights, RemotePath):    # object storage: copied, then deleted
+                    move(final / FINAL_WEIGHTS_FILE, weights)
+                else:
+                    temporary = weights.with_name(f".{weights.name}.tmp")
+                    weights.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.move(str(final / FINAL_WEIGHTS_FILE), temporary)
+                    os.replace(temporary, weights)
             except OSError as error:
                 warnings.append(f"{trial_id}: cannot keep its fine-tuned weights in {weights}: {error}")
                 return warnings    # the checkpoints still hold them
     for directory in checkpoints:
-        shutil.rmtree(directory, ignore_errors=True)
+        remove_tree(directory)
         if directory.exists():
             warnings.append(f"{trial_id}: cannot remove {directory}")
     return warnings

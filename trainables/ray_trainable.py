@@ -20,6 +20,7 @@ from typing import Any, Callable
 from ray import tune
 
 from trainables.checkpoint_layout import trial_checkpoints, working_directory
+from trainables.storage import is_uri
 from trainables.checkpoint_policy import CheckpointPolicy
 from trainables.trial import run_trial
 from trainables.trial_spec import TrialSpec
@@ -50,7 +51,7 @@ def alignfreeze_trainable(config: dict[str, Any]) -> None:
     spec = trial_spec_of(config)
     config = config["run"]
     policy = CheckpointPolicy.from_dict(config.get("checkpoint"))
-    candidates = [Path(p) for p in config.get("resume_from") or ()]
+    resume_from = config.get("resume_from") or ()
     # the node's working copies of trials killed earlier go first
     work = working_directory()
 
@@ -62,6 +63,9 @@ def alignfreeze_trainable(config: dict[str, Any]) -> None:
 
     try:
         with ExitStack() as stack:
+            # earlier runs' checkpoints on remote storage (s3://...) are downloaded, removed on exit
+            candidates = [Path(stack.enter_context(tune.Checkpoint(p).as_directory())) if is_uri(p) else Path(p)
+                          for p in resume_from]
             checkpoint = tune.get_checkpoint()
             if checkpoint is not None:
                 # as_directory: the stored checkpoint itself on a shared disk (no copy); a
