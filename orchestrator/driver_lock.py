@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from trainables.errors import SpecError
+from trainables.processes import process_alive
 from trainables.storage import RemotePath, location
 
 LOCK_NAME = "driver.lock"
@@ -63,21 +64,9 @@ def read_holder(directory: Path) -> dict[str, Any] | None:
     return {**holder, "age_s": max(0.0, age)}
 
 
-def _pid_alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:             # alive, another user's
-        return True
-    return True
-
-
 def stale_reason(holder: dict[str, Any], stale_after_s: float = STALE_AFTER_S) -> str | None:
     """Why ``holder``'s lock no longer protects a running driver, or None while it does."""
-    if holder.get("host") == socket.gethostname() and not _pid_alive(holder.get("pid")):
+    if holder.get("host") == socket.gethostname() and not process_alive(holder.get("pid")):
         return f"pid {holder.get('pid')} is not running on this host"
     if holder["age_s"] > stale_after_s:
         return f"not refreshed for {holder['age_s']:.0f} s (more than {stale_after_s:.0f} s)"

@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from trainables.processes import process_alive
 from trainables.storage import location, write_json
 
 RUNNING = "running.json"
@@ -91,22 +92,10 @@ class RunningTrials:
         self.path.unlink(missing_ok=True)
 
 
-def _pid_alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:     # alive, another user's
-        return True
-    return True
-
-
 def stale_reason(record: dict[str, Any], now: float | None = None) -> str | None:
     """Why ``record`` no longer describes a live run (None while it does)."""
     driver = record.get("driver", {})
-    if driver.get("host") == socket.gethostname() and not _pid_alive(driver.get("pid")):
+    if driver.get("host") == socket.gethostname() and not process_alive(driver.get("pid")):
         return f"its driver (pid {driver.get('pid')}) is not running on this host"
     try:
         age = (now or time.time()) - datetime.fromisoformat(record["heartbeat"]).timestamp()

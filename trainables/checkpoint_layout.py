@@ -32,6 +32,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from trainables.processes import process_alive
 from trainables.storage import RemotePath, location, move, remove_tree
 
 CHECKPOINT_FILE = "trial_state.pt"
@@ -171,16 +172,6 @@ def working_directory() -> Path:
     return Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{_host()}-{os.getpid()}-"))
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:     # another user's live process
-        return True
-    return True
-
-
 def remove_stale_working_directories(root: Path | None = None) -> list[Path]:
     """Remove the working directories of this host's processes that no longer run; return them."""
     root = Path(root or tempfile.gettempdir())
@@ -188,7 +179,7 @@ def remove_stale_working_directories(root: Path | None = None) -> list[Path]:
     removed = []
     for directory in root.glob(f"{WORK_PREFIX}*"):
         match = pattern.match(directory.name)
-        if match and directory.is_dir() and not _alive(int(match.group(1))):
+        if match and directory.is_dir() and not process_alive(int(match.group(1))):
             shutil.rmtree(directory, ignore_errors=True)
             removed.append(directory)
     if removed:
