@@ -467,12 +467,23 @@ class TrialRunner:
         return model
 
     # -------------------------------------------------------------- evaluate
-    def _evaluate(self, model) -> dict[str, dict[str, float]]:
+    def _autocast(self):
+        """The training precision's autocast context (a no-op in fp32): fine-tuning, realignment
+        during fine-tuning and evaluation all run under it."""
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
+                              enabled=self.autocast_dtype is not None)
+
+    def _evaluate(self, model, split: str = "test") -> dict[str, dict[str, float]]:
+        """Metrics per language on ``split``'s data (``test``: ``data.eval``, English first)."""
         results = {}
+        sources = self.spec.data["eval"] if split == "test" else self.spec.data.get(split, {})
         for language in (language_lists.SOURCE_LANGUAGE, *self.spec.languages):
-            examples = self.task.evaluation_examples(self.spec.data["eval"][language], language,
-                                                     self.settings)
-            results[language] = self.task.evaluate(model, self.tokenizer, examples, self.settings, self.device)
+            if language not in sources:
+                continue
+            examples = self.task.evaluation_examples(sources[language], language, self.settings)
+            with self._autocast():
+                results[language] = self.task.evaluate(model, self.tokenizer, examples, self.settings,
+                                                       self.device)
         return results
 
     def _result(self, evaluation: dict[str, dict[str, float]]) -> dict[str, Any]:
