@@ -162,7 +162,7 @@ def test_every_field_of_a_spec_either_counts_or_is_declared_outside_the_identity
         "data": {"train": "hub:other", "eval": reference.data["eval"]}, "aligner": "eflomal",
         "schedule": "during", "freeze_embeddings": True,
         "realignment": {**reference.realignment, "temperature": 0.2},
-        "finetune": {"epochs": 1}, "precision": "bf16",
+        "finetune": {"epochs": 1}, "precision": "bf16", "compile": True,
         "model_type": "bert",    # measured from the model: it decides the default learning rates
     }
     outside = {"device": "cuda", "cpus": 4, "gpus": 1.0, "cache": "/elsewhere", "fingerprints": {"x": "y"}}

@@ -14,6 +14,7 @@ first, it resumes from the first complete one and warns about the others
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -29,7 +30,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from trainables import languages as language_lists
+from trainables import device_settings, languages as language_lists
 from trainables.errors import SpecError
 from trainables.trial_spec import TrialSpec
 
@@ -81,6 +82,26 @@ def peak_rss_mb() -> float:
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+
+
+def process_age_s() -> float | None:
+    """Seconds since this process started (Linux: /proc, 10 ms resolution; None elsewhere)."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as stat, open("/proc/uptime", encoding="ascii") as uptime:
+            started_ticks = int(stat.read().rpartition(")")[2].split()[19])   # field 22: starttime
+            return float(uptime.read().split()[0]) - started_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+# Timings of a trial's setup, measured again by every call (a resume keeps its own, not the checkpoint's):
+# startup_s: from the process's start to the setup of its first trial (the interpreter, torch and the
+#   trial's modules imported; in a Tune worker Ray's own start too); absent for a process's later trials;
+# model_s: the encoder and tokenizer loaded (with, in a fresh process, the first import of the
+#   transformers modules of the model's class: most of it on CPU);
+# load_s: the training data read and turned into features.
+SETUP_TIMINGS = ("startup_s", "model_s", "load_s")
+_process_ran_a_trial = False
 
 
 @dataclass
@@ -137,14 +158,23 @@ class TrialRunner:
         from trainables.models import encoder_layout, is_xlmr, load_encoder
         from trainables.tasks.registry import get_task
 
+        global _process_ran_a_trial
+        if not _process_ran_a_trial:
+            _process_ran_a_trial = True
+            age = process_age_s()
+            if age is not None:
+                self.timings["startup_s"] = max(0.0, age - (time.perf_counter() - self.started))
         spec = self.spec
         torch.set_num_threads(max(1, spec.cpus))   # never more threads than the trial's CPUs
         self.device = select_device(spec.device)
-        self.autocast_dtype = torch.bfloat16 if spec.precision == "bf16" else None
+        self.autocast_dtype = device_settings.autocast_dtype(spec.precision)
         seed_everything(spec.seed)
         self.task = get_task(spec.task).load()
+        started = time.perf_counter()
         self.encoder, self.tokenizer = load_encoder(spec.model, pooler=self.task.pretrained_pooler)
         self.encoder.to(self.device)
+        self.timings["model_s"] = time.perf_counter() - started
+        self.acceleration = device_settings.configure(self.device, spec.precision, spec.compile, self.encoder)
         self.num_blocks = encoder_layout(self.encoder).num_blocks
         self.xlmr = is_xlmr(self.encoder)
         self.settings = finetune_settings(spec, self.xlmr)
@@ -171,21 +201,28 @@ class TrialRunner:
 
     def _realignment_stream(self):
         from trainables.realignment.corpus import language_corpora
-        from trainables.realignment.pretokenization import DEFAULT_PRETOKENIZER
+        from trainables.realignment.pretokenization import DEFAULT_PRETOKENIZER, segmenter_load_seconds
         from trainables.realignment.realigner import RealignmentStream
 
         realignment = self.spec.realignment
-        started = time.perf_counter()
+        started, segmenters_before = time.perf_counter(), segmenter_load_seconds()
         corpora = language_corpora(
             realignment["languages"], realignment["parallel"], self.spec.aligner,
             dictionaries=realignment.get("dictionaries"), alignments=realignment.get("alignments"),
             aligner_settings=realignment.get("aligner_settings"), max_pairs=self.realign.max_pairs,
             encoder=(self.encoder, self.tokenizer), progress=self.log,
             pretokenizer=realignment.get("pretokenizer", DEFAULT_PRETOKENIZER))
+        # dictionaries read; eflomal / simalign links found in (or computed into) the alignment cache
+        self.timings["corpora_s"] = time.perf_counter() - started
         stream = RealignmentStream(corpora, self.tokenizer, self.realign, self.spec.seed)
-        # from the trial's start (``run``) to its first realignment batch; kept across a resume
-        stream.on_first_batch = lambda: self.timings.setdefault(
-            "first_step_s", time.perf_counter() - self.started)
+
+        def on_first_batch() -> None:
+            # from the trial's start (``run``) to its first realignment batch; kept across a resume
+            self.timings.setdefault("first_step_s", time.perf_counter() - self.started)
+            # the zh / ja / th segmenters this process loaded for it (0 when loaded before)
+            self.timings.setdefault("segmenters_s", segmenter_load_seconds() - segmenters_before)
+        stream.on_first_batch = on_first_batch
+        # the corpora opened and the stream built (its shuffle buffer filled: pairs read and aligned)
         self.timings["align_s"] = time.perf_counter() - started
         self.stats["realignment_corpus"] = stream.report    # its counts grow as the stream reads
         return stream
@@ -265,7 +302,7 @@ class TrialRunner:
             self.stats["resumed_from"] = phase.name + {"finetune": f" epoch {phase.epoch + 1}",
                                                        "finetuning": f" epoch {phase.epoch + 2} step {phase.step}",
                                                        "realigning": f" step {phase.step}"}.get(phase.name, "")
-            self.timings.update({k: v for k, v in state["timings"].items() if k != "load_s"})
+            self.timings.update({k: v for k, v in state["timings"].items() if k not in SETUP_TIMINGS})
             self.log(f"resuming {self.spec.trial_id}: " + {
                 "finetune": f"{phase.epoch + 1} fine-tuning epoch(s) done, continuing at epoch {phase.epoch + 2}",
                 "finetuning": f"{position} done, continuing there",
@@ -308,9 +345,14 @@ class TrialRunner:
         started = time.perf_counter()
         evaluation = self._evaluate(model)
         self.timings["evaluate_s"] = time.perf_counter() - started
+        validation: dict[str, dict[str, float]] = {}
+        if self.spec.data.get("validation"):     # held-out data a search selects on, never the test sets
+            started = time.perf_counter()
+            validation = self._evaluate(model, "validation")
+            self.timings["validate_s"] = time.perf_counter() - started
         # wall time of this call (after a resume, the phases before it are in realign_s / finetune_s)
         self.timings["total_s"] = time.perf_counter() - total_started
-        return self._result(evaluation)
+        return self._result(evaluation, validation)
 
     def _save_final_weights(self, model, directory: Path) -> None:
         from safetensors.torch import save_model
@@ -374,7 +416,9 @@ class TrialRunner:
         from transformers import get_linear_schedule_with_warmup
 
         from trainables import random_state
+        from trainables.device_settings import to_device
         from trainables.freezing import frozen
+        from trainables.length_grouping import DEFAULT_BATCHING, epoch_batches
         from trainables.optimizers import adam
         from trainables.realignment.realigner import (build_projection_head, realignment_loss,
                                                        realignment_provenance)
@@ -385,6 +429,7 @@ class TrialRunner:
         torch.manual_seed(spec.seed + 1)
         dropout = spec.finetune.get("dropout")   # None: the architecture's own rate for this head
         model = self.task.build_model(self.encoder, None if dropout is None else float(dropout)).to(self.device)
+        device_settings.compile_model(model, spec.compile)
         during = spec.realigns and spec.schedule == "during"
         projection = build_projection_head(self.encoder, self.realign) if during else None
         if projection is not None:
@@ -416,47 +461,68 @@ class TrialRunner:
                     "scheduler": scheduler.state_dict(),
                     **({"projection": projection.state_dict()} if projection is not None else {})}
 
+        # Tokens fed, per phase (real, and as padded into batches): in the stats, so a
+        # checkpoint carries the counts of the steps it holds and a resumed run adds up the same.
+        tokens = self.stats.setdefault("tokens", {})
+        fed = tokens.setdefault("finetune", {"real": 0, "padded": 0})
+        fed_realign = tokens.setdefault("realign", {"real": 0, "padded": 0})
+        lengths = [len(feature["input_ids"]) for feature in self.features]
+        # fp32: no autocast context at all (entering a disabled one still costs every step)
+        autocast = self._autocast if self.autocast_dtype is not None else contextlib.nullcontext
         self.log(f"fine-tuning {spec.task} for {settings.epochs} epochs x {self.steps_per_epoch} steps"
-                 + (f", realignment during (weight {self.realign.during_weight})" if during else ""))
+                 + (f", realignment during (weight {self.realign.during_weight})" if during else "")
+                 + (f", {settings.batching} batches" if settings.batching != DEFAULT_BATCHING else ""))
         started = time.perf_counter()
         model.train()
         for epoch in range(first_epoch, settings.epochs):
-            # The epoch's order depends on (seed, epoch) only: a resumed run sees the same batches.
-            order = torch.randperm(len(self.features),
-                                   generator=torch.Generator().manual_seed(spec.seed * 1009 + epoch)).tolist()
+            # The epoch's batches depend on (seed, epoch) only: a resumed run sees the same ones.
+            batches = epoch_batches(lengths, settings.batch_size, spec.seed, epoch, settings.batching)
+            done_before = first_step if epoch == first_epoch else 0
             losses = epoch_losses if epoch == first_epoch else []
-            starts = range(0, len(order), settings.batch_size)
-            for step in range(first_step if epoch == first_epoch else 0, len(starts)):
-                start = starts[step]
-                chunk = [self.features[i] for i in order[start:start + settings.batch_size]]
-                batch = {k: v.to(self.device) for k, v in
-                         self.task.collate(chunk, self.tokenizer.pad_token_id).items()}
-                with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
-                                    enabled=self.autocast_dtype is not None):
+            # The step losses stay on the device until a checkpoint or the epoch's end reads
+            # them: reading each one would wait for the step to finish (a GPU sync per step).
+            step_losses = torch.zeros(len(batches), dtype=torch.float32, device=self.device)
+
+            def epoch_losses_so_far(steps_done: int) -> list[float]:
+                return losses + step_losses[done_before:steps_done].tolist()
+
+            for step in range(done_before, len(batches)):
+                indices = batches[step]
+                sizes = [lengths[i] for i in indices]
+                batch = to_device(self.task.collate([self.features[i] for i in indices],
+                                                    self.tokenizer.pad_token_id), self.device)
+                # from the trial's start to its first fine-tuning batch; kept across a resume
+                self.timings.setdefault("first_finetune_step_s", time.perf_counter() - self.started)
+                with autocast():
                     loss = self.task.loss(model(**batch), batch)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if stream is not None:
+                    pairs = stream.next_batch()
                     # The realignment loss must not update the frozen blocks; the
                     # task loss above already put its gradient on them.
                     with frozen(self.encoder, frozen_names):
-                        with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
-                                            enabled=self.autocast_dtype is not None):
-                            extra = realignment_loss(self.encoder, projection,
-                                                     stream.next_batch().to(self.device), self.realign)
+                        with autocast():
+                            extra = realignment_loss(self.encoder, projection, pairs.to(self.device),
+                                                     self.realign)
                         (self.realign.during_weight * extra).backward()
+                    fed_realign["real"] += pairs.real_tokens
+                    fed_realign["padded"] += pairs.padded_tokens
                 if settings.clip_grad_norm is not None:   # the reference clips nothing
                     torch.nn.utils.clip_grad_norm_(parameters, settings.clip_grad_norm)
                 optimizer.step()
                 scheduler.step()
-                losses.append(float(loss.detach()))
-                if step + 1 < len(starts) and self.clock.due(epoch * self.steps_per_epoch + step + 1):
+                step_losses[step] = loss.detach()
+                fed["real"] += sum(sizes)
+                fed["padded"] += len(sizes) * max(sizes)
+                if step + 1 < len(batches) and self.clock.due(epoch * self.steps_per_epoch + step + 1):
                     self.timings["finetune_s"] = (self.timings.get("finetune_s", 0.0)
                                                   + time.perf_counter() - started)
                     started = time.perf_counter()
                     checkpoint("finetuning", Phase("finetuning", epoch - 1, step + 1),
-                               {**training_state(), "epoch_losses": list(losses)},
+                               {**training_state(), "epoch_losses": epoch_losses_so_far(step + 1)},
                                {"finetune_step": epoch * self.steps_per_epoch + step + 1})
+            losses = epoch_losses_so_far(len(batches))
             epoch_loss = sum(losses) / len(losses)
             self.stats["train_loss"] = epoch_loss
             self.timings["finetune_s"] = self.timings.get("finetune_s", 0.0) + time.perf_counter() - started
@@ -480,13 +546,14 @@ class TrialRunner:
         for language in (language_lists.SOURCE_LANGUAGE, *self.spec.languages):
             if language not in sources:
                 continue
-            examples = self.task.evaluation_examples(sources[language], language, self.settings)
+            examples = self.task.evaluation_examples(sources[language], language, self.settings, split)
             with self._autocast():
                 results[language] = self.task.evaluate(model, self.tokenizer, examples, self.settings,
                                                        self.device)
         return results
 
-    def _result(self, evaluation: dict[str, dict[str, float]]) -> dict[str, Any]:
+    def _result(self, evaluation: dict[str, dict[str, float]],
+                validation: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
         targets = {language: evaluation[language] for language in self.spec.languages}
         metrics = self.task.definition.metrics
         average = {m: sum(targets[l][m] for l in targets) / len(targets) for m in metrics}
@@ -497,6 +564,7 @@ class TrialRunner:
             "metrics": targets,
             "average": average,
             "english": evaluation[language_lists.SOURCE_LANGUAGE],
+            **validation_result(validation or {}, self.spec.languages, metrics),
             "provenance": {
                 "spec_key": self.spec.key,
                 "seed": self.spec.seed,
@@ -510,10 +578,27 @@ class TrialRunner:
                 "finetune_steps": self.finetune_steps,
                 "train_features": len(self.features),
                 "timings": dict(self.timings),
+                "acceleration": self.acceleration,
                 "peak_rss_mb": peak_rss_mb(),
                 **{k: v for k, v in self.stats.items()},
             },
         }
+
+
+def validation_result(validation: dict[str, dict[str, float]], targets: Sequence[str],
+                      metrics: Sequence[str]) -> dict[str, Any]:
+    """The result's validation keys: per target language that has validation data, their
+    mean (what a search selects on) and English's; none without validation data."""
+    scored = {language: validation[language] for language in sorted(targets) if language in validation}
+    result: dict[str, Any] = {}
+    if scored:
+        result["validation"] = scored
+        result["validation_average"] = {m: sum(scores[m] for scores in scored.values()) / len(scored)
+                                        for m in metrics}
+        result["validation_languages"] = list(scored)
+    if language_lists.SOURCE_LANGUAGE in validation:
+        result["english_validation"] = validation[language_lists.SOURCE_LANGUAGE]
+    return result
 
 
 def run_trial(spec: TrialSpec, resume_from: Path | Sequence[Path] | None = None,

@@ -22,11 +22,12 @@ from typing import Any
 from trainables import languages as language_lists
 from trainables.artifacts import content_key, location_fingerprint
 from trainables.errors import SpecError, unknown_name
+from trainables.length_grouping import BATCHINGS, DEFAULT_BATCHING
 
 BASELINE = "baseline"
 FULL = "full"
 SCHEDULES = ("before", "during")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "tf32", "bf16")   # trainables.device_settings: what each one switches on
 DEVICES = ("auto", "cpu", "cuda")
 # Bump when the canonical definition changes: every trial ID changes with it
 # (1: the spec as written, paths included; 2: canonical, data by content).
@@ -38,10 +39,10 @@ OUTSIDE_IDENTITY = ("device", "cpus", "gpus", "cache", "fingerprints")
 FINETUNE_KEYS = ("batch_size", "learning_rate", "epochs", "max_length", "eval_max_length", "warmup_ratio",
                  "weight_decay", "eval_batch_size", "max_train_examples", "max_eval_examples",
                  "doc_stride", "eval_doc_stride", "max_answer_length", "n_best", "span_selection",
-                 "dropout", "clip_grad_norm", "zh_segmentation")
+                 "dropout", "clip_grad_norm", "zh_segmentation", "batching")
 REALIGN_KEYS = ("steps", "learning_rate", "batch_size", "temperature", "layer", "projection",
                 "projection_dim", "max_length", "during_weight", "max_pairs", "pretokenizer",
-                "loss_reduction", "word_representation", "interleaving")
+                "loss_reduction", "word_representation", "interleaving", "batching")
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,8 @@ class TrialSpec:
     strategy: str                         # baseline | full | front | back | front:K | back:K | range:A-B
     seed: int
     languages: tuple[str, ...]            # zero-shot target languages
-    data: dict[str, Any]                  # {"train": src, "eval": {lang: src}} (English under "en")
+    data: dict[str, Any]                  # {"train": src, "eval": {lang: src}[, "validation": {lang: src}]}
+                                          # (English under "en")
     aligner: str = "none"                 # none for the baseline
     schedule: str = "before"
     freeze_embeddings: bool = False
@@ -61,6 +63,7 @@ class TrialSpec:
     finetune: dict[str, Any] = field(default_factory=dict)   # <FINETUNE_KEYS>
     device: str = "auto"
     precision: str = "fp32"
+    compile: bool = False                 # torch.compile the task model (device_settings)
     cpus: int = 1
     gpus: float = 0.0
     cache: str | None = None              # realigned-encoder cache: a path or a storage URI;
@@ -151,15 +154,28 @@ def _canonical(spec: TrialSpec, contents: "_Contents") -> dict[str, Any]:
         "strategy": spec.strategy,
         "seed": spec.seed,
         "precision": spec.precision,
+        **({"compile": True} if spec.compile else {}),   # absent when off: the keys made before it stay
         "languages": sorted(spec.languages),
         "data": {"train": contents(spec.data.get("train")),
                  "eval": {language: contents(evaluation.get(language))
                           for language in (language_lists.SOURCE_LANGUAGE, *spec.languages)}},
         "finetune": _finetune_identity(spec, xlmr),
     }
+    # Validation data make the trial compute more (its key changes); a trial without
+    # any keeps the key it had before validation existed.
+    validation = {language: contents(location) for language, location in _validation(spec).items()}
+    if validation:
+        definition["data"]["validation"] = validation
     if spec.realigns:
         definition["realignment"] = _realignment_identity(spec, xlmr, contents)
     return definition
+
+
+def _validation(spec: TrialSpec) -> dict[str, Any]:
+    """The trial's validation sources of the languages it scores, English first."""
+    given = spec.data.get("validation") or {}
+    return {language: given[language]
+            for language in (language_lists.SOURCE_LANGUAGE, *sorted(spec.languages)) if language in given}
 
 
 class _Contents:
@@ -228,6 +244,8 @@ def _finetune_identity(spec: TrialSpec, xlmr: bool) -> dict[str, Any]:
     values = {**settings, **{k: v for k, v in extra.items() if k not in other_tasks}}
     if values.get("dropout", None) is None:    # None: the architecture's own rate, as when unset
         values.pop("dropout", None)
+    if values.get("batching") == DEFAULT_BATCHING:   # absent by default: the keys made before it stay
+        values.pop("batching")
     if spec.task == "ner":                      # only NER re-segments Chinese
         values.setdefault("zh_segmentation", DEFAULT_SEGMENTATION)
     else:
@@ -243,6 +261,8 @@ def _realignment_identity(spec: TrialSpec, xlmr: bool, contents: _Contents) -> d
     realignment = spec.realignment
     settings = dataclasses.asdict(realign_settings(spec, xlmr))   # the learning rate the model gets
     settings.pop("xlmr_learning_rate")
+    if settings["batching"] == DEFAULT_BATCHING:      # absent by default: the keys made before it stay
+        settings.pop("batching")
     settings["pretokenizer"] = realignment.get("pretokenizer", DEFAULT_PRETOKENIZER)
     # "before" has no loss weight; "during" realigns once per fine-tuning step, at its learning rate
     for unused in (("during_weight",) if spec.schedule == "before" else ("steps", "learning_rate")):
@@ -293,6 +313,8 @@ def validate(spec: TrialSpec, check_files: bool = True, num_blocks: int | None =
         raise unknown_name("schedule", spec.schedule, SCHEDULES)
     if spec.precision not in PRECISIONS:
         raise unknown_name("precision", spec.precision, PRECISIONS)
+    if not isinstance(spec.compile, bool):
+        raise SpecError(f"compile must be true or false, got {spec.compile!r}")
     if spec.device not in DEVICES:
         raise unknown_name("device", spec.device, DEVICES)
     if not isinstance(spec.seed, int):
@@ -312,7 +334,8 @@ def validate(spec: TrialSpec, check_files: bool = True, num_blocks: int | None =
             if settings[stride] >= settings[key] - 4:
                 raise SpecError(f"finetune: qa {stride} {settings[stride]} must be smaller than "
                                 f"{key} {settings[key]} minus 4")
-    for key, allowed in (("span_selection", ("pipeline", "n_best")), ("zh_segmentation", ("none", "jieba"))):
+    for key, allowed in (("span_selection", ("pipeline", "n_best")), ("zh_segmentation", ("none", "jieba")),
+                         ("batching", BATCHINGS)):
         if key in spec.finetune and spec.finetune[key] not in allowed:
             raise unknown_name(f"finetune.{key}", spec.finetune[key], allowed)
     if not spec.languages:
@@ -325,6 +348,7 @@ def validate(spec: TrialSpec, check_files: bool = True, num_blocks: int | None =
     for language in (language_lists.SOURCE_LANGUAGE, *spec.languages):
         if language not in evaluation:
             raise SpecError(f"task {spec.task}: no evaluation data for language {language!r} (data.{spec.task}.eval.{language})")
+    _validate_validation(spec, task)
     if spec.realigns:
         check_aligner(spec.aligner)
         try:
@@ -346,6 +370,21 @@ def validate(spec: TrialSpec, check_files: bool = True, num_blocks: int | None =
             from trainables.realignment.realigned_cache import check_cache_location
             check_cache_location(spec.cache)
     return spec
+
+
+def _validate_validation(spec: TrialSpec, task) -> None:
+    """Validation data: known languages, and Hub sources that have a validation split for
+    the language (QA: MLQA's languages; PoS: no PUD treebank), told now rather than after training."""
+    import importlib
+
+    validation = spec.data.get("validation") or {}
+    if not isinstance(validation, dict):
+        raise SpecError(f"task {spec.task}: validation data must map languages to sources, got {validation!r}")
+    for language, location in validation.items():
+        language_lists.check_language(str(language), f"language in data.{spec.task}.validation")
+        if isinstance(location, str) and (location == "hub" or location.startswith("hub:")):
+            module = importlib.import_module(task.implementation.partition(":")[0])
+            module.hub_dataset(location, language, "validation")
 
 
 def _validate_realignment(spec: TrialSpec, num_blocks: int) -> None:
@@ -371,13 +410,14 @@ def _validate_realignment(spec: TrialSpec, num_blocks: int) -> None:
     steps = realignment.get("steps", "auto")
     if steps != "auto" and (not isinstance(steps, int) or steps < 1):
         raise SpecError(f"realignment.steps must be 'auto' or a positive integer, got {steps!r}")
-    if {"layer", "loss_reduction", "word_representation", "interleaving"} & set(realignment):
+    if {"layer", "loss_reduction", "word_representation", "interleaving", "batching"} & set(realignment):
         from trainables.realignment.realigner import RealignSettings, hidden_state_index
 
         hidden_state_index(realignment.get("layer", "penultimate"), num_blocks, spec.model)
         RealignSettings(loss_reduction=realignment.get("loss_reduction", "queries"),   # checks the values
                         word_representation=realignment.get("word_representation", "first"),
-                        interleaving=realignment.get("interleaving", "shortest"))
+                        interleaving=realignment.get("interleaving", "shortest"),
+                        batching=realignment.get("batching", DEFAULT_BATCHING))
 
 
 def _check_sources(spec: TrialSpec) -> None:
@@ -396,6 +436,7 @@ def _check_sources(spec: TrialSpec) -> None:
 
     check(spec.data.get("train"))
     check(spec.data.get("eval", {}))
+    check(spec.data.get("validation", {}))
     if spec.realigns:
         for key in ("parallel", "dictionaries", "alignments"):
             check(spec.realignment.get(key, {}))

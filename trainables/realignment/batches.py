@@ -42,16 +42,51 @@ class RealignmentBatch:
     links: torch.Tensor            # [M, 2] indices into the N words
     num_pairs: int
     word_ends: torch.Tensor | None = None   # [N] end (exclusive) of its sub-words
+    real_tokens: int = 0           # non-pad tokens of input_ids, counted on the host
+
+    @property
+    def padded_tokens(self) -> int:
+        """Tokens the encoder runs on: both sides of every pair, padded to the longest."""
+        return self.input_ids.numel()
 
     def to(self, device: torch.device) -> "RealignmentBatch":
-        return RealignmentBatch(self.input_ids.to(device), self.attention_mask.to(device),
-                                self.word_rows.to(device), self.word_positions.to(device),
-                                self.links.to(device), self.num_pairs,
-                                None if self.word_ends is None else self.word_ends.to(device))
+        from trainables.device_settings import to_device
+
+        tensors = to_device({"input_ids": self.input_ids, "attention_mask": self.attention_mask,
+                             "word_rows": self.word_rows, "word_positions": self.word_positions,
+                             "links": self.links, "word_ends": self.word_ends}, device)
+        return RealignmentBatch(tensors["input_ids"], tensors["attention_mask"], tensors["word_rows"],
+                                tensors["word_positions"], tensors["links"], self.num_pairs,
+                                tensors["word_ends"], self.real_tokens)
+
+
+class WordPieces:
+    """``raw_word_pieces`` with a memo of up to ``max_words`` words (emptied when full).
+
+    A word's pieces never depend on its sentence (each word is tokenized
+    on its own), and parallel corpora repeat their words: the realignment
+    stream tokenizes most words once instead of at every pair, and each
+    sentence's new words in one call.
+    """
+
+    def __init__(self, tokenizer: Any, max_words: int = 200_000):
+        self.tokenizer = tokenizer
+        self.max_words = max_words
+        self.known: dict[str, list[int]] = {}
+
+    def __call__(self, words: Sequence[str]) -> list[list[int]]:
+        missing = [word for word in dict.fromkeys(words) if word not in self.known]
+        if missing:
+            if len(self.known) + len(missing) > self.max_words:
+                self.known.clear()
+                missing = list(dict.fromkeys(words))
+            self.known.update(zip(missing, raw_word_pieces(self.tokenizer, missing)))
+        return [self.known[word] for word in words]
 
 
 def _encode_side(tokenizer: Any, words: Sequence[str], max_length: int,
-                 specials: tuple[list[int], list[int]]) -> tuple[list[int], list[tuple[int, int] | None]]:
+                 specials: tuple[list[int], list[int]],
+                 pieces: WordPieces | None = None) -> tuple[list[int], list[tuple[int, int] | None]]:
     """Sub-word ids of one side and the range [first, end) of each word's sub-words.
 
     None for a word cut off by ``max_length`` or left with no sub-word once
@@ -64,8 +99,8 @@ def _encode_side(tokenizer: Any, words: Sequence[str], max_length: int,
     ids: list[int] = []
     spans: list[tuple[int, int] | None] = []
     used = 0                    # sub-words kept so far, bare "▁" included
-    for pieces in raw_word_pieces(tokenizer, words):
-        within = pieces[: max(budget - used, 0)]
+    for word_ids in (pieces(words) if pieces is not None else raw_word_pieces(tokenizer, words)):
+        within = word_ids[: max(budget - used, 0)]
         used += len(within)
         kept = without_bare_metaspace(within, bare)
         spans.append((before + len(ids), before + len(ids) + len(kept)) if kept else None)
@@ -81,10 +116,12 @@ def _kept_words(spans: list[tuple[int, int] | None]) -> tuple[list[int], list[in
 
 
 def encode_pair(tokenizer: Any, pair: AlignedPair, max_length: int = 128,
-                specials: tuple[list[int], list[int]] | None = None) -> EncodedPair:
+                specials: tuple[list[int], list[int]] | None = None,
+                pieces: WordPieces | None = None) -> EncodedPair:
+    """``pair`` as model input; ``pieces``: a memo of word pieces for ``tokenizer`` (the same ids)."""
     specials = specials or special_tokens(tokenizer)
-    source_ids, source_spans = _encode_side(tokenizer, pair.source_words, max_length, specials)
-    target_ids, target_spans = _encode_side(tokenizer, pair.target_words, max_length, specials)
+    source_ids, source_spans = _encode_side(tokenizer, pair.source_words, max_length, specials, pieces)
+    target_ids, target_spans = _encode_side(tokenizer, pair.target_words, max_length, specials, pieces)
     source_first, source_ends, source_index = _kept_words(source_spans)
     target_first, target_ends, target_index = _kept_words(target_spans)
     links = [(source_index[i], target_index[j]) for i, j in pair.links
@@ -95,11 +132,9 @@ def encode_pair(tokenizer: Any, pair: AlignedPair, max_length: int = 128,
 def collate_pairs(pairs: Sequence[EncodedPair], pad_token_id: int) -> RealignmentBatch:
     sequences = [p.source_ids for p in pairs] + [p.target_ids for p in pairs]
     length = max(len(s) for s in sequences)
-    input_ids = torch.full((len(sequences), length), pad_token_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(sequences), length), dtype=torch.long)
-    for row, sequence in enumerate(sequences):
-        input_ids[row, : len(sequence)] = torch.tensor(sequence)
-        attention_mask[row, : len(sequence)] = 1
+    # one tensor from padded lists, not one per row: this runs on the training loop's critical path
+    input_ids = torch.tensor([s + [pad_token_id] * (length - len(s)) for s in sequences], dtype=torch.long)
+    attention_mask = (torch.arange(length) < torch.tensor([len(s) for s in sequences])[:, None]).long()
     rows: list[int] = []
     positions: list[int] = []
     ends: list[int] = []
@@ -121,4 +156,4 @@ def collate_pairs(pairs: Sequence[EncodedPair], pad_token_id: int) -> Realignmen
     return RealignmentBatch(input_ids, attention_mask, torch.tensor(rows, dtype=torch.long),
                             torch.tensor(positions, dtype=torch.long),
                             torch.tensor(links, dtype=torch.long).reshape(-1, 2), len(pairs),
-                            torch.tensor(ends, dtype=torch.long))
+                            torch.tensor(ends, dtype=torch.long), sum(len(s) for s in sequences))

@@ -139,7 +139,9 @@ def realignment_code_fingerprint() -> str:
     """A hash of the code a realignment runs: a code change never reuses an older realignment."""
     trainables = Path(__file__).resolve().parent.parent
     files = sorted(p for p in (trainables / "realignment").glob("*.py") if p.name != Path(__file__).name)
-    files += [trainables / "freezing.py", trainables / "optimizers.py"]
+    # and what it calls outside realignment/: freezing, the optimizer, batch grouping, precision
+    files += [trainables / name for name in ("freezing.py", "optimizers.py", "length_grouping.py",
+                                             "device_settings.py")]
     digest = hashlib.sha256()
     for path in files:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")

@@ -19,6 +19,7 @@ realignment gradient. ``penultimate`` (the default) reproduces that;
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from torch import nn
 
 from trainables.errors import SpecError
 from trainables.freezing import frozen, trainable_parameters
+from trainables.length_grouping import check_batching
 from trainables.optimizers import adam
 from trainables.realignment.batches import RealignmentBatch
 from trainables.realignment.contrastive_loss import LOSS_REDUCTIONS, ProjectionHead, contrastive_alignment_loss
@@ -78,6 +80,7 @@ class RealignSettings:
     during_weight: float = 0.1       # "during" schedule: weight of the realignment loss
     max_pairs: int | None = None     # per language; None: all
     interleaving: str = "shortest"   # the reference's: a pass ends with the shortest language | "all_pairs"
+    batching: str = "random"        # pairs in stream order (the reference's) | "length_grouped"
 
     def __post_init__(self) -> None:
         check_layer_setting(self.layer)
@@ -88,6 +91,7 @@ class RealignSettings:
             raise SpecError(f"realignment.word_representation must be one of "
                             f"{', '.join(WORD_REPRESENTATIONS)}, got {self.word_representation!r}")
         check_interleaving(self.interleaving)
+        check_batching(self.batching, "realignment.batching")
 
 
 def model_name(encoder: nn.Module) -> str:
@@ -179,6 +183,19 @@ def realign(encoder: nn.Module, stream: RealignmentStream, settings: RealignSett
     started = time.perf_counter()
     losses: list[float] = []
     first_step, elapsed = 0, 0.0
+    fed = {"real": 0, "padded": 0}      # tokens fed: non-pad ones, and rows x padded length
+    # The step losses stay on the device until a checkpoint, a log line or the end reads
+    # them: reading each one would wait for the step to finish (a GPU sync per step).
+    step_losses = torch.zeros(steps, dtype=torch.float32, device=device)
+    read = 0                            # step_losses[:read] are in ``losses``
+
+    def losses_so_far(done: int) -> list[float]:
+        nonlocal read
+        if done > read:
+            losses.extend(step_losses[read:done].tolist())
+            read = done
+        return losses
+
     encoder.train()
     with frozen(encoder, frozen_names):
         parameters = trainable_parameters(encoder) + (list(head.parameters()) if head is not None else [])
@@ -189,30 +206,39 @@ def realign(encoder: nn.Module, stream: RealignmentStream, settings: RealignSett
                 head.load_state_dict(resume["head"])
             optimizer.load_state_dict(resume["optimizer"])
             losses, first_step, elapsed = list(resume["losses"]), resume["step"], resume["elapsed_s"]
+            read = first_step
+            fed = dict(resume.get("tokens", fed))
             stream.skip(first_step)
             random_state.restore(resume["rng"])
 
         def state(done: int) -> dict[str, Any]:
             return {"step": done, "encoder": encoder.state_dict(),
                     "head": head.state_dict() if head is not None else None,
-                    "optimizer": optimizer.state_dict(), "losses": list(losses),
+                    "optimizer": optimizer.state_dict(), "losses": list(losses_so_far(done)),
+                    "tokens": dict(fed),
                     "elapsed_s": elapsed + time.perf_counter() - started, "rng": random_state.capture()}
 
+        # fp32: no autocast context at all (entering a disabled one still costs every step)
+        autocast = (contextlib.nullcontext() if autocast_dtype is None
+                    else torch.autocast(device.type, dtype=autocast_dtype))
         for step in range(first_step, steps):
-            batch = stream.next_batch().to(device)
-            with torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
-                                enabled=autocast_dtype is not None):
+            pairs = stream.next_batch()
+            batch = pairs.to(device)
+            with autocast:
                 loss = realignment_loss(encoder, head, batch, settings)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            losses.append(float(loss.detach()))
+            step_losses[step] = loss.detach()
+            fed["real"] += pairs.real_tokens
+            fed["padded"] += pairs.padded_tokens
             if log_every and (step + 1) % log_every == 0:
-                print(f"realignment step {step + 1}/{steps}: loss {sum(losses[-log_every:]) / log_every:.4f}",
-                      flush=True)
+                recent = losses_so_far(step + 1)[-log_every:]
+                print(f"realignment step {step + 1}/{steps}: loss {sum(recent) / log_every:.4f}", flush=True)
             if on_step is not None and step + 1 < steps:
                 on_step(step + 1, lambda done=step + 1: state(done))
+    losses = losses_so_far(steps)
     tail = losses[-max(1, len(losses) // 10):] if losses else [math.nan]
     return {"realign_steps": steps, "realign_loss_first": losses[0] if losses else math.nan,
             "realign_loss_last": sum(tail) / len(tail), "realign_s": elapsed + time.perf_counter() - started,
-            "realign_pairs": stream.num_pairs, **provenance}
+            "realign_pairs": stream.num_pairs, "tokens": {"realign": fed}, **provenance}

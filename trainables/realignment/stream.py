@@ -23,15 +23,26 @@ Languages are interleaved round-robin (``realignment.interleaving``):
 Batches run across passes (every batch holds ``batch_size`` pairs); the
 same seed gives the same batches, and ``skip(n)`` reaches batch n by
 drawing the n batches before it without collating them.
+
+``realignment.batching``: ``random`` (default; the reference's) takes the
+pairs in stream order; ``length_grouped`` reads a window of
+``length_grouping.WINDOW_BATCHES`` batches of pairs at a time, groups
+pairs of similar length (the longer side's) into its batches and draws
+them in an order seeded by (seed, window): far less padding, the same
+pairs, memory for one window.
 """
 
 from __future__ import annotations
 
 import random
+from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
+from trainables import length_grouping
 from trainables.errors import DataError, SpecError
-from trainables.realignment.batches import EncodedPair, RealignmentBatch, collate_pairs, encode_pair
+from trainables.length_grouping import check_batching, grouped_batches
+from trainables.realignment.batches import (EncodedPair, RealignmentBatch, WordPieces, collate_pairs,
+                                            encode_pair)
 from trainables.realignment.pretokenization import contains_word
 from trainables.realignment.word_pairs import AlignedPair
 from trainables.tasks.token_classification import special_tokens
@@ -148,6 +159,10 @@ class RealignmentStream:
         self.batch_size = settings.batch_size
         self.interleaving = check_interleaving(getattr(settings, "interleaving", "shortest"))
         self.pad_token_id = tokenizer.pad_token_id
+        self.batching = check_batching(getattr(settings, "batching", "random"), "realignment.batching")
+        self.pieces = WordPieces(tokenizer)
+        self._grouped: deque[list[EncodedPair]] = deque()   # the current window's batches still to draw
+        self._windows = 0
         self.seed = seed
         self.shuffle_buffer = shuffle_buffer
         self.lookahead = lookahead
@@ -190,7 +205,8 @@ class RealignmentStream:
         counts = self.report[language]
         for item in buffer_shuffled(corpus, self.shuffle_buffer, self._shuffle_rng(language, pass_index)):
             pair = corpus.aligned(item)
-            encoded = encode_pair(self.tokenizer, pair, self.max_length, self.specials) if pair.links else None
+            encoded = (encode_pair(self.tokenizer, pair, self.max_length, self.specials, self.pieces)
+                       if pair.links else None)
             if first_pass:
                 counts["lines"] += 1
                 counts["skipped"] += not (contains_word(pair.source_words) and contains_word(pair.target_words))
@@ -231,9 +247,24 @@ class RealignmentStream:
 
     # ----------------------------------------------------------- batches
     def _draw(self) -> list[EncodedPair]:
-        batch = [next(self._pairs) for _ in range(self.batch_size)]
+        if self.batching == "random":
+            batch = [next(self._pairs) for _ in range(self.batch_size)]
+        else:
+            if not self._grouped:
+                self._grouped.extend(self._grouped_window())
+            batch = self._grouped.popleft()
         self.batches_drawn += 1
         return batch
+
+    def _grouped_window(self) -> list[list[EncodedPair]]:
+        """The next window's pairs in batches of similar length, in an order seeded by (seed, window)."""
+        pairs = [next(self._pairs) for _ in range(length_grouping.WINDOW_BATCHES * self.batch_size)]
+        # a batch is padded to its longest side, English or translation
+        lengths = [max(len(pair.source_ids), len(pair.target_ids)) for pair in pairs]
+        rng = random.Random(f"{self.seed}/batches/{self._windows}")
+        self._windows += 1
+        batches = grouped_batches(range(len(pairs)), lengths, self.batch_size, lambda n: rng.sample(range(n), n))
+        return [[pairs[i] for i in batch] for batch in batches]
 
     def next_batch(self) -> RealignmentBatch:
         if not self._first_batch_drawn:       # by next_batch only: skip() trains nothing

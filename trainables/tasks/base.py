@@ -33,6 +33,7 @@ class FinetuneSettings:
     eval_batch_size: int = 64
     max_train_examples: int | None = None   # None: all
     max_eval_examples: int | None = None    # None: all, per language
+    batching: str = "random"    # random (the reference's) | length_grouped (trainables.length_grouping)
     extra: dict[str, Any] = field(default_factory=dict)  # task-specific (doc_stride, n_best, ...)
 
 
@@ -75,13 +76,14 @@ class Task(ABC):
         """Examples of ``language`` from ``source``.
 
         ``source`` is a resolved local path (file or directory) or ``hub`` /
-        ``hub:<dataset id>``. ``split`` is ``train`` or ``test``. A missing or
-        malformed file raises ``DataError`` with file and line.
+        ``hub:<dataset id>``. ``split`` is ``train``, ``test`` or ``validation``
+        (``splits``). A missing or malformed file raises ``DataError`` with file and line.
         """
 
-    def evaluation_examples(self, source: str, language: str, settings: FinetuneSettings) -> list[Any]:
-        """The test examples of ``language`` as the trial scores them (NER re-segments Chinese)."""
-        return self.load_examples(source, language, "test", settings.max_eval_examples)
+    def evaluation_examples(self, source: str, language: str, settings: FinetuneSettings,
+                            split: str = "test") -> list[Any]:
+        """The ``split`` examples of ``language`` as the trial scores them (NER re-segments Chinese)."""
+        return self.load_examples(source, language, split, settings.max_eval_examples)
 
     # ---- model
     # Whether the head classifies from a BERT encoder's pretrained pooler:

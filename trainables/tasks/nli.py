@@ -10,7 +10,11 @@ Sources:
   row with those three names), or a ``.jsonl`` file with those fields;
 * a directory: ``<dir>/<split>-<lang>*.tsv`` or ``.jsonl``; for ``test``,
   when no test file exists, ``<dir>/dev-<lang>*`` (the bundled XNLI
-  slices are dev data, drawn like the test set).
+  slices are dev data, drawn like the test set); ``validation`` reads
+  ``<dir>/dev-<lang>*`` (or ``validation-``, ``val-``).
+
+``validation`` from the Hub is XNLI's ``validation`` split (its dev set),
+English included.
 
 Labels are names (``entailment``, ``neutral``, ``contradiction``; XTREME's
 ``contradictory`` too) or ids in the order of ``labels.NLI_LABELS``, which
@@ -32,10 +36,13 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from trainables.device_settings import to_device
 from trainables.errors import DataError
+from trainables.length_grouping import length_sorted_batches
 from trainables.tasks.base import FinetuneSettings, Task, TaskModel
 from trainables.tasks.hub_source import class_names, is_hub, parse_hub_source
 from trainables.tasks.labels import NLI_LABELS, label_ids
+from trainables.tasks.splits import TEST, split_file_names
 
 TRAIN_DATASET = "nyu-mll/multi_nli"
 EVAL_DATASET = "facebook/xnli"
@@ -124,7 +131,8 @@ def _example(premise: Any, hypothesis: Any, label: Any, path: object, line: int)
 
 
 def nli_files(directory: Path, language: str, split: str) -> list[Path]:
-    splits = (split, "dev") if split == "test" else (split,)
+    # ``test`` falls back to dev files (the bundled slices); ``validation`` reads dev files
+    splits = (split, "dev") if split == TEST else split_file_names(split)
     for name in splits:
         files = sorted(f for f in directory.glob(f"{name}-{language}*")
                        if f.is_file() and f.suffix in (".tsv", ".jsonl"))
@@ -261,15 +269,17 @@ class NliTask(Task):
                 settings: FinetuneSettings, device: torch.device) -> list[int]:
         """The predicted label id of every example (windows of ``eval_max_length``)."""
         features = pair_features(examples, tokenizer, settings.eval_max_length)
-        predictions: list[int] = []
+        predictions: list[int] = [0] * len(features)
         was_training = model.training
         model.eval()
         try:
-            for start in range(0, len(features), settings.eval_batch_size):
-                batch = self.collate(features[start:start + settings.eval_batch_size],
-                                     tokenizer.pad_token_id)
-                inputs = {k: v.to(device) for k, v in batch.items() if k != "labels"}
-                predictions.extend(model(**inputs).argmax(-1).tolist())
+            # longest pairs first, in batches of similar length; each prediction back at its index
+            for indices in length_sorted_batches([len(f["input_ids"]) for f in features],
+                                                 settings.eval_batch_size):
+                batch = self.collate([features[i] for i in indices], tokenizer.pad_token_id)
+                inputs = to_device({k: v for k, v in batch.items() if k != "labels"}, device)
+                for index, label in zip(indices, model(**inputs).argmax(-1).tolist()):
+                    predictions[index] = label
         finally:
             model.train(was_training)
         return predictions

@@ -6,10 +6,18 @@ Sources:
   ``google/xquad`` with config ``xquad.<lang>``. ``hub:<id>`` loads another
   SQuAD-shaped dataset without a config (``google/xquad``: ``xquad.<lang>``),
   ``hub:<id>:<config>`` with one. Neither dataset has a ``test`` split, so
-  ``test`` reads ``validation``.
+  ``test`` reads ``validation``. ``validation`` (held-out data for a
+  search) cannot come from XQuAD, whose one split is the test set: ``hub``
+  reads MLQA's development data (``google/xtreme``, config
+  ``MLQA.<lang>.<lang>``, split ``validation``; ``hub:facebook/mlqa`` for
+  the original, ``mlqa.<lang>.<lang>``). English too: XQuAD's English is
+  drawn from SQuAD's dev set. MLQA covers en, ar, de, es, hi, vi and zh;
+  another language needs a local file.
 * a SQuAD v1.1 JSON file (``{"data": [{"paragraphs": [{"context", "qas"}]}]}``);
-* a directory: ``<dir>/xquad.<lang>*.json`` (the XQuAD layout) or
-  ``<dir>/<split>-<lang>*.json``.
+* a directory: ``<dir>/xquad.<lang>*.json`` (the XQuAD layout, never read
+  for validation) or ``<dir>/<split>-<lang>*.json``; validation files are
+  named ``dev`` (or ``validation``, ``val``), MLQA's
+  ``dev-context-<lang>-question-<lang>.json`` included.
 
 Windows: question first, context second, truncated ``only_second`` into
 overflowing windows that overlap by a stride (the Hugging Face meaning of
@@ -58,14 +66,22 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from trainables.device_settings import to_device
 from trainables.errors import DataError, SpecError, unknown_name
 from trainables.languages import SOURCE_LANGUAGE
+from trainables.length_grouping import length_sorted_batches
 from trainables.tasks.base import FinetuneSettings, Task, TaskModel
 from trainables.tasks.hub_source import is_hub, parse_hub_source
+from trainables.tasks.splits import TEST, TRAIN, VALIDATION, split_file_names
 from trainables.tasks.squad_metric import qa_metrics
 
 TRAIN_DATASET = "rajpurkar/squad"
 EVAL_DATASET = "google/xquad"
+# XQuAD has no held-out split: validation reads MLQA's development data. Its
+# Parquet copy in XTREME loads with any ``datasets``; facebook/mlqa is a script.
+VALIDATION_DATASET = "google/xtreme"
+MLQA_CONFIGS = {"google/xtreme": "MLQA.{language}.{language}", "facebook/mlqa": "mlqa.{language}.{language}"}
+MLQA_LANGUAGES = ("en", "ar", "de", "es", "hi", "vi", "zh")
 
 SPAN_SELECTIONS = ("pipeline", "n_best")
 MAX_QUERY_LENGTH = 64   # tokens of a question, in training and n_best evaluation windows
@@ -145,7 +161,11 @@ def answer_start(context: str, text: str, start: int, path: object, where: str) 
 
 
 def qa_files(directory: Path, language: str, split: str) -> list[Path]:
-    patterns = (f"xquad.{language}*.json", f"{split}-{language}*.json")
+    # XQuAD files are test data (XQuAD has no other split): never validation
+    xquad = () if split == VALIDATION else (f"xquad.{language}*.json",)
+    patterns = xquad + tuple(pattern for name in split_file_names(split)
+                             for pattern in (f"{name}-{language}*.json",
+                                             f"{name}-context-{language}-question-{language}*.json"))
     for pattern in patterns:
         files = sorted(f for f in directory.glob(pattern) if f.is_file())
         if files:
@@ -336,13 +356,16 @@ class QaTask(Task):
         best: list[tuple[float, int, int, int] | None] = [None] * len(examples)
         was_training = model.training
         model.eval()
+        spans: list[tuple[float, int, int] | None] = [None] * len(windows.features)
         try:
-            for first in range(0, len(windows.features), settings.eval_batch_size):
-                chunk = windows.features[first:first + settings.eval_batch_size]
-                batch = self.collate(chunk, tokenizer.pad_token_id)
-                logits = model(**{k: v.to(device) for k, v in batch.items()}).float().cpu()
-                for row, feature in enumerate(chunk):
-                    window = first + row
+            # longest windows first, in batches of similar length; each window's span kept at its index
+            for indices in length_sorted_batches([len(f["input_ids"]) for f in windows.features],
+                                                 settings.eval_batch_size):
+                batch = to_device(self.collate([windows.features[i] for i in indices], tokenizer.pad_token_id),
+                                  device)
+                logits = model(**batch).float().cpu()
+                for row, window in enumerate(indices):
+                    feature = windows.features[window]
                     length = len(feature["input_ids"])
                     offsets = windows.context_offsets[window]
                     if pipeline:
@@ -353,12 +376,14 @@ class QaTask(Task):
                     else:
                         span = best_span(logits[row, :length, 0].tolist(), logits[row, :length, 1].tolist(),
                                          offsets, n_best, max_answer)
-                    index = windows.example_index[window]
-                    # strictly better: on a tie the earlier window keeps its span
-                    if span is not None and (best[index] is None or span[0] > best[index][0]):
-                        best[index] = (*span, window)
+                    spans[window] = span
         finally:
             model.train(was_training)
+        for window, span in enumerate(spans):       # in window order, whatever order they were predicted in
+            index = windows.example_index[window]
+            # strictly better: on a tie the earlier window keeps its span
+            if span is not None and (best[index] is None or span[0] > best[index][0]):
+                best[index] = (*span, window)
         answers = []
         for example, choice in zip(examples, best):
             if choice is None:
@@ -380,19 +405,38 @@ class QaTask(Task):
 
 def hub_dataset(source: str, language: str, split: str) -> tuple[str, str | None, str]:
     """(dataset id, config, split) of a QA Hub source: SQuAD for English training,
-    XQuAD (config ``xquad.<lang>``) otherwise; ``test`` reads ``validation``."""
+    XQuAD (config ``xquad.<lang>``, whose only split ``validation`` is the test set)
+    for testing, MLQA's development data for validation (``google/xtreme``,
+    config ``MLQA.<lang>.<lang>``, split ``validation``: the Parquet copy; the
+    script-based ``facebook/mlqa``, ``mlqa.<lang>.<lang>``, on request). A
+    language MLQA lacks, or a validation read from XQuAD, is a SpecError."""
     hub = parse_hub_source(source)
     if hub.dataset_id is None:
-        english_train = language == "en" and split == "train"
-        dataset_id = TRAIN_DATASET if english_train else EVAL_DATASET
-        config = None if english_train else f"xquad.{language}"
+        english_train = language == SOURCE_LANGUAGE and split == TRAIN
+        dataset_id = TRAIN_DATASET if english_train else VALIDATION_DATASET if split == VALIDATION \
+            else EVAL_DATASET
     else:
         dataset_id = hub.dataset_id
-        if hub.explicit_config:
-            config = hub.config
-        else:
-            config = f"xquad.{language}" if dataset_id == EVAL_DATASET else None
-    return dataset_id, config, "validation" if split == "test" else split
+    if dataset_id == EVAL_DATASET and split == VALIDATION:
+        raise SpecError(f"qa validation ({language}): XQuAD's only split is the test set; "
+                        f"validate on MLQA's development data ('hub' or 'hub:{VALIDATION_DATASET}')")
+    mlqa = MLQA_CONFIGS.get(dataset_id)
+    if mlqa is not None and not hub.explicit_config and language not in MLQA_LANGUAGES:
+        where = "validation" if split == VALIDATION else "eval"
+        raise SpecError(f"qa {split}: MLQA has no {language!r} data (it covers "
+                        f"{', '.join(MLQA_LANGUAGES)}); give data.qa.{where}.{language} a local file "
+                        f"or leave the language out")
+    if hub.explicit_config:
+        config = hub.config
+    elif dataset_id == EVAL_DATASET:
+        config = f"xquad.{language}"
+    elif mlqa is not None:
+        config = mlqa.format(language=language)   # questions and contexts in the same language
+    else:
+        config = None
+    if config is not None and config.lower().startswith("mlqa."):   # MLQA has a test split too
+        return dataset_id, config, split
+    return dataset_id, config, "validation" if split == TEST else split
 
 
 def _hub_examples(source: str, language: str, split: str, limit: int | None) -> list[QaExample]:

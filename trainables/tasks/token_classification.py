@@ -22,6 +22,8 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from trainables.device_settings import to_device
+from trainables.length_grouping import length_sorted_batches
 from trainables.tasks.base import IGNORE_INDEX, FinetuneSettings, Task, TaskModel
 
 
@@ -195,12 +197,13 @@ class TokenClassificationTask(Task):
         was_training = model.training
         model.eval()
         try:
-            for start in range(0, len(windows), settings.eval_batch_size):
-                chunk = windows[start:start + settings.eval_batch_size]
-                batch = self.collate([{"input_ids": w.input_ids,
-                                       "attention_mask": [1] * len(w.input_ids)} for w in chunk],
-                                     tokenizer.pad_token_id)
-                logits = model(batch["input_ids"].to(device), batch["attention_mask"].to(device))
+            # longest windows first, in batches of similar length: each prediction goes to its own word
+            for indices in length_sorted_batches([len(w.input_ids) for w in windows], settings.eval_batch_size):
+                chunk = [windows[i] for i in indices]
+                batch = to_device(self.collate([{"input_ids": w.input_ids,
+                                                 "attention_mask": [1] * len(w.input_ids)} for w in chunk],
+                                               tokenizer.pad_token_id), device)
+                logits = model(batch["input_ids"], batch["attention_mask"])
                 best = logits.argmax(-1).cpu()
                 for row, window in enumerate(chunk):
                     for word, position in window.first_subwords.items():
