@@ -9,6 +9,8 @@ Data locations may name environment variables as ``${NAME}``
 (``${DATA}/ud/en_ewt``); relative paths are relative to the experiment
 file. ``realignment.dictionaries: muse`` (or ``muse`` for one language)
 fetches MUSE's published en-xx dictionary at run time.
+``data.<task>.validation`` (optional) takes the locations ``eval`` takes:
+held-out data every trial also scores, which a depth search selects on.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from trainables.trial_spec import BASELINE, FINETUNE_KEYS, REALIGN_KEYS, TrialSp
 
 TOP_LEVEL_KEYS = ("name", "description", "models", "tasks", "strategies", "aligners", "schedules", "seeds",
                   "freeze_embeddings", "languages", "data", "realignment", "finetune", "resources",
-                  "device", "precision", "ray", "search", "cache", "checkpoint")
+                  "device", "precision", "compile", "ray", "search", "cache", "checkpoint")
 
 
 StudyKey = tuple[str, str, str, str]     # (model, task, aligner, schedule)
@@ -157,6 +159,7 @@ def experiment_from_dict(raw: Any, base: Path | None = None, source: str | None 
                                       _per_task(raw.get("finetune"), task, FINETUNE_KEYS, "finetune"))
     common = {"freeze_embeddings": bool(raw.get("freeze_embeddings", False)),
               "device": str(raw.get("device", "auto")), "precision": str(raw.get("precision", "fp32")),
+              "compile": _compile_switch(raw.get("compile", False)),
               "cache": _cache_location(raw.get("cache"), base or Path.cwd())}
     axes = GridAxes(models, per_task, per_model, aligners, schedules, seeds, realignment, common)
     trials = [resources.apply(t) for t in expand_grid(axes, blocks)]
@@ -215,6 +218,13 @@ def _cache_location(value: Any, base: Path) -> str | None:
     return str(path if path.is_absolute() else (base / path).resolve())
 
 
+def _compile_switch(value: Any) -> bool:
+    """``compile``: true or false (torch.compile the task model; trainables.device_settings)."""
+    if not isinstance(value, bool):
+        raise SpecError(f"experiment: compile must be true or false, got {value!r}")
+    return value
+
+
 def _targets(languages: Any, task: str) -> tuple[str, ...]:
     """Target languages of ``task``: a list for every task, a mapping per task, or the paper's list."""
     if languages is None:
@@ -233,7 +243,7 @@ def _targets(languages: Any, task: str) -> tuple[str, ...]:
 
 
 def _task_data(task: str, raw: Any, resolve: _Resolver, targets: tuple[str, ...]) -> dict[str, Any]:
-    raw = _check_keys(raw or {}, ("train", "eval"), f"data.{task}")
+    raw = _check_keys(raw or {}, ("train", "eval", "validation"), f"data.{task}")
     default = "hub" if task != "pos" else None   # UD has no canonical Hub copy
     train = raw.get("train", default)
     if train is None:
@@ -250,7 +260,23 @@ def _task_data(task: str, raw: Any, resolve: _Resolver, targets: tuple[str, ...]
         # one source for every language (the Hub, or a directory following the task's layout)
         location = resolve(evaluation)
         resolved_eval = {language: location for language in (SOURCE_LANGUAGE, *targets)}
-    return {"train": resolve(train), "eval": resolved_eval}
+    data = {"train": resolve(train), "eval": resolved_eval}
+    if raw.get("validation") is not None:
+        data["validation"] = _validation_data(task, raw["validation"], resolve, targets)
+    return data
+
+
+def _validation_data(task: str, raw: Any, resolve: _Resolver, targets: tuple[str, ...]) -> dict[str, str]:
+    """``data.<task>.validation``: held-out data per language (a mapping) or one source for
+    all (the Hub, a directory); kept for the languages the trials score (English and the
+    targets), so that a language listed for another task changes no trial."""
+    used = (SOURCE_LANGUAGE, *targets)
+    if isinstance(raw, dict):
+        for language in raw:
+            check_language(str(language), f"language in data.{task}.validation")
+        return {str(k): resolve(v) for k, v in raw.items() if str(k) in used}
+    location = resolve(raw)
+    return {language: location for language in used}
 
 
 def _realignment(raw: dict[str, Any], resolve: _Resolver) -> dict[str, Any]:

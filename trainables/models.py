@@ -120,8 +120,7 @@ def load_encoder(name: str, pooler: bool = False) -> tuple[nn.Module, Any]:
         keep_pooler = pooler and config.model_type == "bert"
         extra = ({"add_pooling_layer": keep_pooler} if config.model_type in ("bert", "xlm-roberta") else {})
         tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=False)
-        encoder, loading = AutoModel.from_pretrained(location, trust_remote_code=False,
-                                                     output_loading_info=True, **extra)
+        encoder, loading = _pretrained_with_sdpa(AutoModel, location, extra)
     except (OSError, ValueError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise SpecError(f"cannot load model {name!r}: {first[:200]}") from None
@@ -133,6 +132,28 @@ def load_encoder(name: str, pooler: bool = False) -> tuple[nn.Module, Any]:
         raise SpecError(f"model {name!r} has no fast tokenizer (needed for word alignment)")
     encoder.train()   # from_pretrained returns eval mode
     return encoder, tokenizer
+
+
+# PyTorch's fused scaled-dot-product attention (flash / memory-efficient kernels on
+# CUDA): what transformers picks by default for BERT, DistilBERT and XLM-R, asked
+# for by name so that a change of that default cannot slow trials down unnoticed.
+ATTENTION = "sdpa"
+
+
+def _pretrained_with_sdpa(auto_class: Any, location: str, extra: dict[str, Any]) -> tuple[nn.Module, Any]:
+    """(model, loading info) with ``ATTENTION``; an architecture without it loads with its default."""
+    try:
+        return auto_class.from_pretrained(location, trust_remote_code=False, output_loading_info=True,
+                                          attn_implementation=ATTENTION, **extra)
+    except ValueError as error:
+        if not any(word in str(error) for word in (ATTENTION, "scaled_dot_product_attention")):
+            raise
+        return auto_class.from_pretrained(location, trust_remote_code=False, output_loading_info=True, **extra)
+
+
+def attention_implementation(encoder: nn.Module) -> str:
+    """The attention kernels ``encoder`` runs ("sdpa", "eager", ...), as transformers resolved them."""
+    return str(getattr(getattr(encoder, "config", None), "_attn_implementation", None) or "unknown")
 
 
 def quiet_transformers() -> None:
