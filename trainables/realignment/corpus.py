@@ -17,17 +17,24 @@ for the whole corpus. Where the links come from, per aligner:
   (eflomal: at most ``aligner_settings.max_pairs``; both: at most
   ``realignment.max_pairs``) and cached (``alignment_cache``) as one
   pharaoh line per pair, read back line by line beside the same sentences.
+  The cache key holds a hash of the pairs aligned (``corpus_fingerprint``),
+  which a node computes once per corpus file: reading 200,000 pairs again
+  in every trial, for every language, would cost each trial seconds.
+
+A trial loads the dictionary, and the segmenter (``pretokenization``), of
+its own languages only.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from trainables.errors import DataError, SpecError
 from trainables.realignment.aligners import AlignmentRequest, check_aligner, dico_settings
 from trainables.realignment.muse import MUSE_SOURCE, muse_dictionary
-from trainables.realignment.parallel_data import ParallelCorpus, iter_lines
+from trainables.realignment.parallel_data import ParallelCorpus, is_hub_source, iter_lines
 from trainables.realignment.pretokenization import (
     DEFAULT_PRETOKENIZER, check_pretokenizer, contains_word, pretokenize, segmenter_name,
 )
@@ -54,6 +61,38 @@ def dictionary_path(language: str, dictionaries: dict[str, str] | None) -> Path 
     if dictionaries[language] == MUSE_SOURCE:
         return muse_dictionary(language)
     return Path(dictionaries[language])
+
+
+def corpus_fingerprint(sentences: ParallelCorpus) -> str:
+    """``sentences.fingerprint()``, remembered for local files by their (path, size, mtime) and the limit.
+
+    The record lives under ``$ALIGNFREEZE_CACHE/fingerprints`` (as
+    ``artifacts.cached_file_fingerprint``'s), shared by a node's processes.
+    """
+    from trainables.artifacts import atomic_write_text, cache_root, content_key
+
+    source = sentences.source
+    if is_hub_source(source):
+        return sentences.fingerprint()    # a name, read nothing
+    try:
+        paths = [Path(p).resolve() for p in ((source["source"], source["target"]) if isinstance(source, dict)
+                                              else (source,))]
+        stamp = ["parallel-prefix", [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in paths],
+                 sentences.limit]
+    except (OSError, TypeError, KeyError):
+        return sentences.fingerprint()    # reading it says what is wrong with it
+    record = cache_root() / "fingerprints" / content_key(stamp)
+    try:
+        value = record.read_text(encoding="utf-8").strip()
+    except OSError:
+        value = ""
+    if not re.fullmatch(r"[0-9a-f]{16}:[0-9]+", value):
+        value = sentences.fingerprint()
+        try:
+            atomic_write_text(record, value + "\n")
+        except OSError:   # a read-only cache: hash again next time
+            pass
+    return value
 
 
 class LanguageCorpus:
@@ -140,7 +179,7 @@ def _cached_corpus(language: str, sentences: ParallelCorpus, aligner: str, reque
             yield (pretokenize(english, "en", request.pretokenizer),
                    pretokenize(translation, language, request.pretokenizer))
 
-    cached = cached_links(aligner, request, sentences.fingerprint(), tokenized=tokenized, root=root,
+    cached = cached_links(aligner, request, corpus_fingerprint(sentences), tokenized=tokenized, root=root,
                           progress=progress)
     meta = cached.meta
     return LanguageCorpus(language, sentences, request.pretokenizer, links_path=cached.links_path,

@@ -26,10 +26,14 @@ a word of its own; zh / ja / th use the same segmenters on the whole line.
 
 Either way a word never holds whitespace: the reference wrote its words
 joined by spaces and split them again, so a whitespace-only token
-vanishes and a token with inner spaces is cut there. The segmenters are
-loaded on first use, once per process; ``segmenter_name`` (recorded with
-the word pairs and part of their cache key, beside the pre-tokenizer's
-name) names the tool, its version and its dictionary.
+vanishes and a token with inner spaces is cut there. A segmenter is
+imported and its dictionary loaded (whole, at once) the first time a
+sentence of its language is pre-tokenized, once per process: a trial
+without zh, ja or th never imports jieba, SudachiPy or PyThaiNLP (each
+costs 70-80 MB and up to a second); ``segmenter_load_seconds`` says how
+long the loading took. ``segmenter_name`` (recorded with the word pairs
+and part of their cache key, beside the pre-tokenizer's name) names the
+tool, its version and its dictionary.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import time
 import unicodedata
 from importlib import metadata
 from typing import Callable, Iterable
@@ -79,6 +84,7 @@ def regex_words(text: str, pretokenizer: str = DEFAULT_PRETOKENIZER) -> list[str
     return _REFERENCE_WORD.findall(text)
 
 
+@functools.lru_cache(maxsize=None)   # each lookup scans the installed distributions
 def _version(package: str) -> str:
     try:
         return metadata.version(package)
@@ -109,9 +115,24 @@ def _missing(kind: str, language: str, package: str) -> SpecError:
                      f"'{package}' package (a dependency of alignfreeze)")
 
 
+_load_seconds: dict[str, float] = {}    # segmenter kind -> seconds its loading took
+
+
+def segmenter_load_seconds() -> float:
+    """Seconds this process has spent loading segmenters (imports and dictionaries) so far."""
+    return sum(_load_seconds.values())
+
+
 @functools.lru_cache(maxsize=None)
 def segmenter(kind: str) -> Callable[[str], Iterable[str]]:
-    """The segmenting function of ``kind``, loaded once per process."""
+    """The segmenting function of ``kind``, loaded (with its dictionary) once per process."""
+    started = time.perf_counter()
+    segment = _load_segmenter(kind)
+    _load_seconds[kind] = time.perf_counter() - started
+    return segment
+
+
+def _load_segmenter(kind: str) -> Callable[[str], Iterable[str]]:
     if kind == "jieba":
         try:
             import jieba
@@ -122,6 +143,7 @@ def segmenter(kind: str) -> Callable[[str], Iterable[str]]:
         # uses): words another library adds to jieba's global dictionary
         # must not change our segmentation.
         tokenizer = jieba.Tokenizer()
+        tokenizer.initialize()    # its dictionary now, not inside the first sentence
         return lambda text: tokenizer.lcut(text, HMM=True)
     if kind == "sudachipy":
         try:
@@ -139,6 +161,7 @@ def segmenter(kind: str) -> Callable[[str], Iterable[str]]:
             from pythainlp.tokenize import word_tokenize
         except ImportError:
             raise _missing("PyThaiNLP", "th", "pythainlp") from None
+        word_tokenize("ก", engine=THAI_ENGINE)    # its dictionary now, not inside the first sentence
         return lambda text: word_tokenize(text, engine=THAI_ENGINE)
     raise SpecError(f"unknown segmenter {kind!r}; known: {', '.join(sorted(set(SEGMENTERS.values())))}")
 
