@@ -69,6 +69,9 @@ def data_plan(trials: list[TrialSpec]) -> DataPlan:
         for language, location in spec.data.get("eval", {}).items():
             need(location, f"{task} test ({language})",
                  lambda source, language=language: _task_hub(task, source, language, "test"))
+        for language, location in (spec.data.get("validation") or {}).items():
+            need(location, f"{task} validation ({language})",
+                 lambda source, language=language: _task_hub(task, source, language, "validation"))
         if not spec.realigns:
             continue
         realignment = spec.realignment

@@ -8,11 +8,14 @@ can be large (OPUS-100: 1M lines), are only counted (line-aligned pairs)
 or split on tabs (TSV), streaming; an empty one is refused, and so is a
 language none of whose first 10,000 sentence pairs gets a word link from
 a local dictionary or alignment file (``corpus.check_word_links``). Hub
-sources are not touched (no network here).
+sources are not touched (no network here). Validation examples that are
+also test examples of the same language are warned about (held-out data
+that is not held out).
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,8 @@ from trainables.realignment.stream import LOOKAHEAD_PAIRS
 from trainables.tasks.hub_source import is_hub
 from trainables.tasks.registry import get_task
 from trainables.trial_spec import TrialSpec
+
+logger = logging.getLogger(__name__)
 
 
 def is_local(location: Any) -> bool:
@@ -46,6 +51,8 @@ def preflight_data(trials: list[TrialSpec]) -> None:
         sources = [(SOURCE_LANGUAGE, "train", spec.data["train"], spec.finetune.get("max_train_examples"))]
         sources += [(language, "test", location, spec.finetune.get("max_eval_examples"))
                     for language, location in spec.data.get("eval", {}).items()]
+        sources += [(language, "validation", location, spec.finetune.get("max_eval_examples"))
+                    for language, location in (spec.data.get("validation") or {}).items()]
         for language, split, location, limit in sources:
             if is_local(location):
                 key = (spec.task, location, language, split)
@@ -66,8 +73,15 @@ def preflight_data(trials: list[TrialSpec]) -> None:
             if options is not None:
                 linkable.setdefault(canonical_json([language, source, spec.aligner, options]),
                                     (language, source, spec.aligner, options))
+    # (task, language, split) -> what its sources hold, kept only to compare validation with test
+    evaluated: dict[tuple[str, str, str], list[tuple[str, list[Any]]]] = {}
+    validates = any(key[3] == "validation" for key in task_reads)
     for (task, location, language, split), limit in task_reads.items():
-        _utf8(lambda: get_task(task).load().load_examples(location, language, split, limit), location)
+        examples = _utf8(lambda: get_task(task).load().load_examples(location, language, split, limit),
+                         location)
+        if validates and split != "train":
+            evaluated.setdefault((task, language, split), []).append((location, examples))
+    _warn_on_shared_examples(evaluated)
     for key, limit in parallel.items():
         if isinstance(key, tuple):
             counts = [_utf8(lambda path=path: _count_lines(path), path) for path in key]
@@ -84,6 +98,22 @@ def preflight_data(trials: list[TrialSpec]) -> None:
         _utf8(lambda: read_pharaoh(path), path)
     for language, source, aligner, options in linkable.values():
         check_word_links(language, source, aligner, LOOKAHEAD_PAIRS, **options)
+
+
+def _warn_on_shared_examples(evaluated: dict[tuple[str, str, str], list[tuple[str, list[Any]]]]) -> None:
+    """Warn when validation examples are also test examples of the same task and language:
+    a search selecting on them would select on the test set (e.g. a directory whose test
+    split falls back to the dev files validation reads)."""
+    for (task, language, split), validations in evaluated.items():
+        if split != "validation":
+            continue
+        for validation_location, validation in validations:
+            for test_location, test in evaluated.get((task, language, "test"), []):
+                shared = len(set(validation) & set(test))
+                if shared:
+                    logger.warning("%s validation data of %r (%s): %d of its %d examples are also test "
+                                   "examples (%s); a search on it selects on the test set", task, language,
+                                   validation_location, shared, len(validation), test_location)
 
 
 def _link_options(spec: TrialSpec, language: str) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ from typing import Iterator
 
 from trainables.errors import DataError
 from trainables.tasks.labels import UPOS_LABELS
+from trainables.tasks.splits import split_file_names
 from trainables.tasks.token_classification import TaggedSentence
 
 _UPOS = frozenset(UPOS_LABELS)
@@ -62,10 +63,14 @@ def iter_conllu(path: str | Path, limit: int | None = None) -> Iterator[TaggedSe
 
 
 def treebank_files(directory: str | Path, split: str) -> list[Path]:
-    """The ``*-ud-<split>.conllu`` files of a UD treebank directory (or of its treebanks)."""
+    """The ``*-ud-<split>.conllu`` files of a UD treebank directory (or of its treebanks);
+    ``validation`` reads UD's ``*-ud-dev.conllu``."""
     directory = Path(directory)
-    files = sorted(directory.glob(f"*-ud-{split}*.conllu")) or sorted(
-        directory.glob(f"*/*-ud-{split}*.conllu"))
-    if not files:
-        raise DataError(f"no *-ud-{split}.conllu file in treebank directory", directory)
-    return files
+    names = split_file_names(split)
+    for name in names:
+        files = sorted(directory.glob(f"*-ud-{name}*.conllu")) or sorted(
+            directory.glob(f"*/*-ud-{name}*.conllu"))
+        if files:
+            return files
+    raise DataError(f"no {' or '.join(f'*-ud-{name}.conllu' for name in names)} file in treebank directory",
+                    directory)

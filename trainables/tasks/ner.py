@@ -3,12 +3,13 @@
 Sources:
 
 * ``hub`` -- ``unimelb-nlp/wikiann``, config = the language, split as given
-  (``train`` / ``test``); ``hub:<id>[:<config>]`` for another copy with
-  ``tokens`` and ``ner_tags`` columns.
+  (``train`` / ``validation`` / ``test``); ``hub:<id>[:<config>]`` for another
+  copy with ``tokens`` and ``ner_tags`` columns.
 * a file in one of the three formats of ``ner_readers`` (the language is
   then the file's language);
 * a directory: ``<dir>/<lang>/<split>*``, ``<dir>/<split>-<lang>.tsv`` or
-  ``<dir>/<lang>_*-<split>*.iob2`` (see ``ner_readers.ner_files``).
+  ``<dir>/<lang>_*-<split>*.iob2`` (see ``ner_readers.ner_files``); validation
+  files are named ``dev``, ``validation`` or ``val``.
 
 Metrics, as the AlignFreeze paper scored NER (the reference's
 ``get_wikiann_metric_fn``): the predicted tags of each sentence are first
@@ -151,9 +152,9 @@ class NerTask(TokenClassificationTask):
             raise DataError("no sentence in NER data", source)
         return sentences
 
-    def evaluation_examples(self, source: str, language: str, settings: FinetuneSettings
-                            ) -> list[TaggedSentence]:
-        sentences = super().evaluation_examples(source, language, settings)
+    def evaluation_examples(self, source: str, language: str, settings: FinetuneSettings,
+                            split: str = "test") -> list[TaggedSentence]:
+        sentences = super().evaluation_examples(source, language, settings, split)
         if language == "zh":
             return resegment(sentences, settings.extra.get("zh_segmentation", DEFAULT_SEGMENTATION))
         return sentences

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from trainables.errors import DataError
 from trainables.tasks.labels import NER_LABELS
+from trainables.tasks.splits import split_file_names
 from trainables.tasks.token_classification import TaggedSentence
 
 _KNOWN = frozenset(NER_LABELS)
@@ -134,10 +135,12 @@ def ner_files(directory: str | Path, language: str, split: str) -> list[Path]:
     ``<dir>/<lang>/<split>*`` (the bundled WikiANN slices),
     ``<dir>/<split>-<lang>.tsv`` (XTREME PAN-X, any suffix after the language),
     ``<dir>/<lang>_*-<split>*.iob2`` (UniversalNER, e.g. ``en_pud-ud-test.iob2``).
+    ``validation`` files are named ``dev``, ``validation`` or ``val`` (WikiANN's ``val.conllu``).
     """
     directory = Path(directory)
-    patterns = (f"{language}/{split}*", f"{split}-{language}.*", f"{split}-{language}",
-                f"{language}_*-{split}*.iob2")
+    patterns = tuple(pattern for name in split_file_names(split)
+                     for pattern in (f"{language}/{name}*", f"{name}-{language}.*", f"{name}-{language}",
+                                     f"{language}_*-{name}*.iob2"))
     for pattern in patterns:
         files = sorted(f for f in directory.glob(pattern) if f.is_file())
         if files:

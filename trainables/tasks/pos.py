@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trainables.errors import DataError
+from trainables.errors import DataError, SpecError
 from trainables.languages import PAPER_UD_TREEBANKS
 from trainables.tasks.conllu_reader import read_conllu, treebank_files
 from trainables.tasks.labels import UPOS_LABELS
+from trainables.tasks.splits import TEST
 from trainables.tasks.token_classification import TaggedSentence, TokenClassificationTask
 
 
@@ -36,19 +37,41 @@ def hub_dataset(source: str, language: str, split: str) -> tuple[str, str, str]:
     ``hub:<dataset id>:<treebank config>`` names the treebank;
     ``hub:<dataset id>`` takes the paper's treebank of the language
     (``languages.PAPER_UD_TREEBANKS``). UD has no canonical script-free Hub
-    copy, so the dataset id is explicit.
+    copy, so the dataset id is explicit. ``validation`` is the treebank's dev
+    set; a PUD treebank has only a test set, so the validation of a language
+    whose paper treebank is PUD comes from its main treebank
+    (``VALIDATION_TREEBANKS``), and naming a PUD treebank for it is an error.
     """
     parts = source.split(":")
     if len(parts) == 3 and parts[1] and parts[2]:
+        _check_has_split(parts[2], language, split)
         return parts[1], parts[2], split
     if len(parts) == 2 and parts[1]:
         treebank = PAPER_UD_TREEBANKS.get(language)
         if treebank is None:
             raise DataError(f"no paper UD treebank for language {language!r}: "
                             f"name one as 'hub:{parts[1]}:<treebank config>'", source)
+        if split != TEST and _test_only(treebank):
+            treebank = VALIDATION_TREEBANKS.get(language, treebank)
+        _check_has_split(treebank, language, split)
         return parts[1], treebank, split
     raise DataError("PoS Hub source must be 'hub:<dataset id>' or 'hub:<dataset id>:<treebank config>'",
                     source)
+
+
+# Treebanks with a dev set for the languages whose paper treebank is PUD (test only).
+VALIDATION_TREEBANKS = {"fi": "fi_tdt", "sv": "sv_talbanken", "tr": "tr_imst"}
+
+
+def _test_only(treebank: str) -> bool:
+    """PUD treebanks (the Parallel UD sentences) are released as a test set only."""
+    return treebank.endswith("_pud")
+
+
+def _check_has_split(treebank: str, language: str, split: str) -> None:
+    if split != TEST and _test_only(treebank):
+        raise SpecError(f"pos {split} ({language}): UD treebank {treebank} has only a test set; "
+                        f"name another treebank as 'hub:<dataset id>:<treebank config>' or give a local file")
 
 
 def _hub_examples(source: str, language: str, split: str, limit: int | None) -> list[TaggedSentence]:
