@@ -6,7 +6,8 @@ statistics   means, population stds, target averages, the paper's count
 significance tests, Holm / Benjamini-Hochberg, bootstrap intervals
 findings     one analysis of a tidy table, read by every renderer
 tables       the paper's table and the significance tables, rendered
-plots        delta bars, heatmaps, metric against frozen depth
+plots        delta bars, heatmaps, metric against frozen depth, window heatmaps
+search_tables the depth search's per-study tables (validation, test, the chosen setting)
 report       the self-contained HTML report
 commands     ``alignfreeze analyze`` and ``alignfreeze import-reference``
 """

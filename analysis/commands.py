@@ -15,6 +15,7 @@ from analysis import reference, significance, tables
 from analysis.findings import AnalysisOptions, findings_of
 from analysis.results import (LoadedResults, TrialIssue, sources_results, write_table,
                               write_text)
+from analysis.search_tables import search_tables
 from trainables.errors import DataError, SpecError
 
 _SHOWN_ISSUES = 5
@@ -116,7 +117,9 @@ def run_analyze(args: argparse.Namespace) -> int:
     elif format == "csv":
         text = tables.summary_csv(findings)
     else:
-        text = tables.rendered_tables(findings, format, args.per_language)
+        # a depth search's directory: its studies' tables (validation, test, the chosen setting) too
+        text = tables.rendered_tables(findings, format, args.per_language) + search_tables(
+            [str(s) for s in args.sources])
     if args.out is None:
         print(text, end="")
     else:

@@ -2,8 +2,11 @@
 
 Per (model, task): the per-language delta against the baseline for each
 strategy (bars with bootstrap CIs, languages ordered by delta), a
-strategies x languages heatmap of the deltas, and, where depth variants
-(front:K / back:K) were run, the metric against the number of frozen blocks.
+strategies x languages heatmap of the deltas, where depth variants
+(front:K / back:K) were run, the metric against the number of frozen blocks
+per side, and where windows of blocks (range:A-B, a depth search's
+``window`` side) were run, a first block x number of blocks heatmap of the
+metric, with the numbers.
 """
 
 from __future__ import annotations
@@ -163,6 +166,58 @@ def depth_figure(findings: Findings, model: str, task: str):
     return figure
 
 
+def window_points(findings: Findings, model: str, task: str) -> pd.DataFrame:
+    """Average over targets per frozen window: first block, number of blocks, mean over seeds.
+
+    Present only when windows in the middle of the encoder (range:A-B, A >= 1)
+    were run; front:K and back:K are the windows at either end and join them.
+    One aligner and schedule per figure: the most frequent.
+    """
+    columns = ["start", "length", "mean", "std", "seeds"]
+    table = findings.table[(findings.table["model"] == model) & (findings.table["task"] == task)]
+    middle = table["strategy"].map(lambda s: s.startswith("range:") and vocabulary.frozen_window(s) is not None)
+    if not middle.any():
+        return pd.DataFrame(columns=columns)
+    variant = table.loc[middle, ["aligner", "schedule"]].value_counts().index[0]
+    table = table[(table["aligner"] == variant[0]) & (table["schedule"] == variant[1])]
+    blocks = table["num_blocks"].dropna()
+    num_blocks = int(blocks.mode().iloc[0]) if len(blocks) else None
+    rows = []
+    for strategy, group in statistics.seed_averages(table).groupby("strategy", observed=True):
+        window = vocabulary.frozen_window(str(strategy), num_blocks)
+        if window is not None:
+            values = group["average"].to_numpy(float)
+            rows.append({"start": window[0], "length": window[1], "mean": values.mean(),
+                         "std": values.std(ddof=0), "seeds": len(values)})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def window_figure(findings: Findings, model: str, task: str):
+    points = window_points(findings, model, task)
+    if points.empty:
+        return None
+    starts = np.arange(int(points["start"].max()) + 1)
+    lengths = np.arange(1, int((points["start"] + points["length"]).max()) + 1)
+    grid = np.full((len(starts), len(lengths)), np.nan)
+    for row in points.itertuples(index=False):
+        grid[int(row.start), int(row.length) - 1] = row.mean * 100
+    figure, axis = plt.subplots(figsize=(1.0 + 0.8 * len(lengths), 1.2 + 0.5 * len(starts)))
+    image = axis.imshow(np.ma.masked_invalid(grid), cmap="viridis", aspect="auto")
+    for i, j in zip(*np.nonzero(~np.isnan(grid))):
+        value = grid[i, j]
+        light = value < np.nanmin(grid) + 0.5 * (np.nanmax(grid) - np.nanmin(grid))
+        axis.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=8,
+                  color="white" if light else "black")
+    axis.set_xticks(np.arange(len(lengths)), [str(n) for n in lengths])
+    axis.set_yticks(np.arange(len(starts)), [str(b) for b in starts])
+    axis.set_xlabel("frozen blocks (window length)")
+    axis.set_ylabel("first frozen block")
+    figure.colorbar(image, ax=axis, label="average over targets (x100)", fraction=0.05)
+    axis.set_title(f"{_title(findings, model, task)}: frozen window (mean over seeds)", fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
 def png_bytes(figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=_DPI)
@@ -183,7 +238,7 @@ def figures(findings: Findings):
                    key=lambda p: (vocabulary.model_order(p.model), vocabulary.task_order(p.task)))
     for model, task in pairs:
         for kind, make in (("delta", delta_figure), ("heatmap", heatmap_figure),
-                           ("depth", depth_figure)):
+                           ("depth", depth_figure), ("window", window_figure)):
             figure = make(findings, model, task)
             if figure is not None:
                 yield model, task, kind, figure

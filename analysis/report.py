@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from analysis import plots, tables, vocabulary
 from analysis.findings import Findings
 from analysis.results import TrialIssue
+from analysis.search_tables import html_search_tables
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -56,6 +57,7 @@ def html_report(findings: Findings, sources: list[str] | None = None,
             f"<p>Sources:</p><ul>{source_list}</ul>" if source_list else "",
             _issues_html(errored or [], missing or []), warnings]
     body += [tables.html_table(t) for t in tables.display_tables(findings)]
+    body.append(html_search_tables([str(s) for s in sources or []]))
     if with_figures:
         body.append("<h2>Figures</h2>")
         current = None

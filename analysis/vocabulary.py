@@ -2,8 +2,8 @@
 
 Strategy strings follow the project's contract: ``baseline``, ``full``,
 ``front``, ``back``, ``front:K``, ``back:K`` and ``range:A-B``. This module
-orders them for tables and reads the frozen depth out of them; it does not
-validate specs (the orchestrator does).
+orders them for tables and reads the frozen depth (and a window's first
+block) out of them; it does not validate specs (the orchestrator does).
 """
 
 from __future__ import annotations
@@ -102,3 +102,22 @@ def frozen_depth(strategy: str, num_blocks: float | None = None) -> tuple[str, i
 
 def is_depth_strategy(strategy: str) -> bool:
     return bool(_DEPTH.match(strategy))
+
+
+def frozen_window(strategy: str, num_blocks: int | None = None) -> tuple[int, int] | None:
+    """(first frozen block, number of frozen blocks) of a contiguous frozen range of blocks, else None.
+
+    ``range:A-B`` without the embeddings (A >= 1) is blocks A-1 .. B-2; ``front:K``
+    starts at block 0; ``back:K`` ends at the last block (needs ``num_blocks``).
+    """
+    match = _RANGE.match(strategy)
+    if match:
+        start, end = int(match.group(1)), int(match.group(2))
+        return (start - 1, end - start) if start >= 1 and end > start else None
+    match = _DEPTH.match(strategy)
+    if match:
+        depth = int(match.group(2))
+        if match.group(1) == "front":
+            return 0, depth
+        return (num_blocks - depth, depth) if num_blocks else None
+    return None

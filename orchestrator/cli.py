@@ -116,6 +116,11 @@ def _run(args: argparse.Namespace, experiment_path: Path) -> int:
 
 def _search(args: argparse.Namespace) -> int:
     experiment, output = _load(args, args.experiment, search=True)
+    from orchestrator.search_settings import check_objective
+
+    # the objective's validation data, checked before any trial (and by --dry-run)
+    check_objective(experiment.search, [t for specs in experiment.candidates.values()
+                                        for trials in specs.values() for t in trials])
     if args.dry_run:
         return 0
     from orchestrator.depth_search import format_study, run_depth_search
@@ -125,6 +130,8 @@ def _search(args: argparse.Namespace) -> int:
         print(format_study(study))
         print()
     print(f"Optuna storage: {outcome['storage']}; per-study summaries in {output}/search/", file=sys.stderr)
+    print(f"to look at the studies (every trial's per-language validation and test scores): "
+          f"pip install optuna-dashboard; {outcome['dashboard']}", file=sys.stderr)
     _report_errored(output, outcome["errored"])
     if outcome["interrupted"]:
         print("alignfreeze: search interrupted; run the same command again to resume", file=sys.stderr)

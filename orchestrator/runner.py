@@ -3,8 +3,8 @@
 ``TrialSession`` connects to Ray once (embedded or ``--address``) and runs
 batches of trials, each as one Tuner, writing every result or error file
 from the driver as the trial ends. ``run_experiment`` runs a whole grid in
-one batch; the depth search (``orchestrator.depth_search``) runs one batch
-per round of suggestions in the same session.
+one batch; the depth search (``orchestrator.depth_search``) runs one Tune
+experiment whose trials a feed hands out as slots free (``run_search``).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ class TrialSession:
         self.address = address or ray_options.get("address")
         self.verbose = verbose
         self._connected = False
+        self._nodes: list[dict[str, float]] = []
         self._batches = 0
         self._lock = DriverLock(self.output)
 
@@ -61,6 +62,7 @@ class TrialSession:
             return
         nodes = connect(self.address, self.ray_options.get("num_cpus"), self.ray_options.get("num_gpus"))
         self._connected = True
+        self._nodes = nodes
         check_resources(nodes, self.resources)
 
     def run(self, trials: list[TrialSpec]) -> dict[str, Any]:
@@ -77,9 +79,41 @@ class TrialSession:
         if not pending:
             return summary
         started = time.perf_counter()
-        self._connect()
         from trainables.ray_trainable import fit_trials
 
+        outcome = self._fit(lambda storage, name, **options: fit_trials(pending, storage, name, **options))
+        finished = results_dir.completed_ids(self.output)
+        summary.update(errors=outcome["errors"], errored=outcome["errored"],
+                       missing=[t.trial_id for t in pending if t.trial_id not in finished],
+                       wall_s=time.perf_counter() - started)
+        return summary
+
+    def run_search(self, feed: Any) -> dict[str, Any]:
+        """Run the trials ``feed`` hands out, as slots free, in one Tune experiment.
+
+        ``feed`` (``orchestrator.depth_search.SearchFeed``): ``next_trial()`` gives a
+        spec, or None (nothing now; ``feed.finished``: nothing ever again);
+        ``trial_ended(trial_id, failed)`` is called once the trial's result or
+        error file is written.
+        """
+        started = time.perf_counter()
+        from trainables.ray_trainable import fit_search
+
+        self._connect()
+        # Tune asks a Searcher for one trial at a time, and starts one trial actor at a time, unless
+        # the trials in flight are capped: the cap = the trials the cluster holds at once, so that
+        # every free slot is asked for (and started) at once, and no more than that is asked ahead
+        slots = self.ray_options.get("max_concurrent_trials") or trial_slots(self._nodes, self.resources)
+
+        def fit(storage: Path, name: str, **options: Any) -> dict[str, Any]:
+            return fit_search(feed, storage, name, **{**options, "max_concurrent": slots})
+
+        outcome = self._fit(fit, ended=feed.trial_ended)
+        return {**outcome, "wall_s": time.perf_counter() - started}
+
+    def _fit(self, fit: Any, ended: Any = None) -> dict[str, Any]:
+        """One Tune experiment (``fit``) whose trials' result and error files the driver writes as they end."""
+        self._connect()
         output = self.output
         keep = self.checkpoint.keep
 
@@ -94,13 +128,17 @@ class TrialSession:
             average = ", ".join(f"{k} {v:.4f}" for k, v in result["average"].items())
             print(f"[alignfreeze] done {result['trial_id']}: target average {average} "
                   f"({result['provenance']['timings'].get('total_s', 0):.1f} s)", file=sys.stderr, flush=True)
+            if ended is not None:
+                ended(result["trial_id"], False)
 
         def on_error(spec: TrialSpec, message: str) -> None:
             results_dir.write_error(output, spec.trial_id, spec.to_dict(), message)
             print(f"[alignfreeze] FAILED {spec.trial_id}: {message}", file=sys.stderr, flush=True)
+            if ended is not None:
+                ended(spec.trial_id, True)
 
         options = self.ray_options
-        # one Tune experiment per batch; the counter keeps two batches of one second apart
+        # one Tune experiment per call; the counter keeps two calls of one second apart
         self._batches += 1
         name = f"tune-{time.strftime('%Y%m%d-%H%M%S')}-{self._batches}"
         max_failures = int(options.get("max_failures", 2))
@@ -110,22 +148,31 @@ class TrialSession:
             print(f"[alignfreeze] {trial_id} failed ({message}); Ray Tune restarts it from its latest "
                   f"checkpoint (failure {failures} of at most {max_failures})", file=sys.stderr, flush=True)
 
-        # which trials run where, for alignfreeze status while this batch runs (removed after it)
+        # which trials run where, for alignfreeze status while this experiment runs (removed after it)
         running = RunningTrials(output, on_retry)
         try:
-            outcome = fit_trials(pending, output / results_dir.RAY_STORAGE, name,
-                                 on_result=on_result, on_error=on_error,
-                                 max_concurrent=options.get("max_concurrent_trials"),
-                                 reuse_actors=bool(options.get("reuse_actors", True)),
-                                 max_failures=max_failures, verbose=self.verbose,
-                                 checkpoint=self.checkpoint, running=running)
+            return fit(output / results_dir.RAY_STORAGE, name,
+                       on_result=on_result, on_error=on_error,
+                       max_concurrent=options.get("max_concurrent_trials"),
+                       reuse_actors=bool(options.get("reuse_actors", True)),
+                       max_failures=max_failures, verbose=self.verbose,
+                       checkpoint=self.checkpoint, running=running)
         finally:
             running.close()
-        finished = results_dir.completed_ids(output)
-        summary.update(errors=outcome["errors"], errored=outcome["errored"],
-                       missing=[t.trial_id for t in pending if t.trial_id not in finished],
-                       wall_s=time.perf_counter() - started)
-        return summary
+
+
+def trial_slots(nodes: list[dict[str, float]], resources: dict[tuple[str, str], tuple[int, float]]) -> int:
+    """How many of the smallest trials the cluster runs at once (at least 1)."""
+    if not resources:
+        return 1
+    cpus, gpus = min(resources.values(), key=lambda request: (request[1], request[0]))
+    slots = 0
+    for node in nodes:
+        fits = int(node.get("CPU", 0) // cpus) if cpus else 1 << 20
+        if gpus:
+            fits = min(fits, int(node.get("GPU", 0) // gpus))
+        slots += fits
+    return max(1, slots)
 
 
 def run_experiment(experiment: Experiment, output: Path, address: str | None = None,

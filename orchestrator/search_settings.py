@@ -2,20 +2,26 @@
 
     search:
       trials: 8              # distinct freezing settings to evaluate per study
-      sides: [front, back]   # which end of the encoder may be frozen
+      sides: [front, back]   # front / back: the lowest / highest blocks; window: any
+                             #   contiguous range of blocks
+      objective: target-dev  # what Optuna maximises, on held-out data (never test):
+                             #   target-dev: the target languages' validation data
+                             #   english-dev: the source language's validation only
       depths: [0, 11]        # frozen blocks, inclusive; 0 = full realignment
                              #   (default: 0 .. blocks-1)
-      metric: accuracy       # objective: its average over the target languages,
+      metric: accuracy       # the objective's metric, averaged over the languages,
                              #   mean over the seeds (default: the task's primary metric)
       sampler: tpe           # tpe | random | grid
       seed: 0                # the sampler's seed
-      parallel: 2            # settings evaluated at once (each runs every seed)
+      parallel: 2            # at most this many settings in flight (each runs every seed);
+                             #   default null: as many as the cluster has free slots for
       baseline: true         # also run fine-tuning only, once per seed, for comparison
       storage: null          # an Optuna storage URL (default: sqlite DIR/optuna.db)
 
 One study per (model, task, aligner, schedule); the experiment's seeds
 are the repeats of every setting. Everything is checked here, before any
-trial starts.
+trial starts; ``check_objective`` checks that the trials have the
+validation data the objective reads.
 """
 
 from __future__ import annotations
@@ -23,11 +29,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from search_spaces.freezing_depth import SIDES, FreezingDepthSpace
+from search_spaces.freezing_depth import ALL_SIDES, SIDES, FreezingDepthSpace
 from trainables.errors import SpecError, unknown_name
+from trainables.languages import SOURCE_LANGUAGE
 
-SEARCH_KEYS = ("trials", "sides", "depths", "metric", "sampler", "seed", "parallel", "baseline", "storage")
+SEARCH_KEYS = ("trials", "sides", "depths", "objective", "metric", "sampler", "seed", "parallel", "baseline",
+               "storage")
 SAMPLERS = ("tpe", "random", "grid")
+OBJECTIVES = ("target-dev", "english-dev")
 
 
 @dataclass(frozen=True)
@@ -35,10 +44,11 @@ class SearchSettings:
     trials: int = 8
     sides: tuple[str, ...] = SIDES
     depths: tuple[int, int | None] = (0, None)
+    objective: str = "target-dev"
     metric: str | None = None
     sampler: str = "tpe"
     seed: int = 0
-    parallel: int = 1
+    parallel: int | None = None          # settings in flight at most; None: the cluster decides
     baseline: bool = True
     storage: str | None = None
 
@@ -73,8 +83,8 @@ def parse_search(raw: Any) -> SearchSettings:
     if not sides:
         raise SpecError("search.sides is empty")
     for side in sides:
-        if side not in SIDES:
-            raise unknown_name("side in search.sides", side, SIDES)
+        if side not in ALL_SIDES:
+            raise unknown_name("side in search.sides", side, ALL_SIDES)
     depths = raw.get("depths", [0, None])
     if (not isinstance(depths, list) or len(depths) != 2
             or any(d is not None and (not isinstance(d, int) or isinstance(d, bool) or d < 0) for d in depths)
@@ -93,11 +103,17 @@ def parse_search(raw: Any) -> SearchSettings:
     if storage is not None and (not isinstance(storage, str) or "://" not in storage):
         raise SpecError(f"search.storage must be an Optuna storage URL such as sqlite:///path/optuna.db, "
                         f"got {storage!r}")
+    objective = str(raw.get("objective", "target-dev"))
+    if objective not in OBJECTIVES:
+        raise unknown_name("objective in search.objective", objective, OBJECTIVES)
+    parallel = raw.get("parallel")
+    if parallel is not None:
+        parallel = _integer(raw, "parallel", 1, 1)
     metric = raw.get("metric")
     return SearchSettings(
         trials=_integer(raw, "trials", 8, 1), sides=tuple(dict.fromkeys(str(s) for s in sides)),
-        depths=(depths[0], depths[1]), metric=str(metric) if metric is not None else None,
-        sampler=sampler, seed=_integer(raw, "seed", 0, 0), parallel=_integer(raw, "parallel", 1, 1),
+        depths=(depths[0], depths[1]), objective=objective, metric=str(metric) if metric is not None else None,
+        sampler=sampler, seed=_integer(raw, "seed", 0, 0), parallel=parallel,
         baseline=baseline, storage=storage)
 
 
@@ -107,3 +123,25 @@ def check_space(settings: SearchSettings, model: str, num_blocks: int) -> None:
     if high > num_blocks or low > high:
         raise SpecError(f"search.depths [{low}, {high}] outside 0..{num_blocks} for {model} "
                         f"({num_blocks} blocks)")
+
+
+def validation_languages(spec: Any) -> set[str] | None:
+    """Languages a trial has validation data for; None: a directory (every language it holds)."""
+    validation = spec.data.get("validation")
+    if not validation:
+        return set()
+    return set(validation) if isinstance(validation, dict) else None
+
+
+def check_objective(settings: SearchSettings, trials: list[Any]) -> None:
+    """Every searched trial must have the validation data its objective reads: a one-line error otherwise."""
+    for spec in trials:
+        languages = validation_languages(spec)
+        if languages is None:
+            continue
+        if settings.objective == "english-dev" and SOURCE_LANGUAGE not in languages:
+            raise SpecError(f"search.objective english-dev: task {spec.task} has no validation data for "
+                            f"{SOURCE_LANGUAGE} (data.{spec.task}.validation.{SOURCE_LANGUAGE})")
+        if settings.objective == "target-dev" and not languages & set(spec.languages):
+            raise SpecError(f"search.objective target-dev: task {spec.task} has no validation data for any "
+                            f"target language (data.{spec.task}.validation)")

@@ -4,7 +4,8 @@
 the core (``trainables.trial``), reports each phase with ``tune.report``
 and a checkpoint, and resumes from ``tune.get_checkpoint()``, else from
 the checkpoints earlier runs left (the first complete one, newest first).
-``fit_trials`` builds (or restores) the Tuner over a list of specs; a
+``fit_trials`` builds the Tuner over a list of specs, ``fit_search`` over
+the trials a search's feed hands out as Tune has room (a ``Searcher``); a
 callback writes each trial's result file from the driver as soon as the
 trial ends, so results survive a driver crash and need no shared disk.
 """
@@ -29,12 +30,17 @@ RESULT_KEY = "result_json"
 
 
 def flat_metrics(result: dict[str, Any]) -> dict[str, Any]:
-    """Scalar metrics for Tune (``<lang>_<metric>``, ``avg_<metric>``, ``en_<metric>``) plus the full result."""
+    """Scalar metrics for Tune (``<lang>_<metric>``, ``avg_<metric>``, ``en_<metric>``; on validation
+    data ``val_<lang>_<metric>``, ``val_avg_<metric>``, ``val_en_<metric>``) plus the full result."""
     metrics: dict[str, Any] = {"phase": "done"}
     for language, values in result["metrics"].items():
         metrics.update({f"{language}_{k}": v for k, v in values.items()})
     metrics.update({f"avg_{k}": v for k, v in result["average"].items()})
     metrics.update({f"en_{k}": v for k, v in result["english"].items()})
+    for language, values in (result.get("validation") or {}).items():
+        metrics.update({f"val_{language}_{k}": v for k, v in values.items()})
+    metrics.update({f"val_avg_{k}": v for k, v in (result.get("validation_average") or {}).items()})
+    metrics.update({f"val_en_{k}": v for k, v in (result.get("english_validation") or {}).items()})
     metrics[RESULT_KEY] = json.dumps(result)
     return metrics
 
@@ -144,6 +150,30 @@ class _RunningCallback(tune.Callback):
         self.running.beat()
 
 
+def _trial_config(spec: TrialSpec, storage: Path, checkpoint: CheckpointPolicy) -> dict[str, Any]:
+    # every earlier checkpoint, newest first: the trial checks each before loading it (a listing only reads sizes)
+    return {"trial": spec.to_dict(), "checkpoint": checkpoint.to_dict(),
+            "resume_from": [str(p) for p in trial_checkpoints(storage, spec.trial_id)]}
+
+
+def _tuner(param_space: dict[str, Any], storage: Path, name: str, *, search_alg: Any = None, num_samples: int = 1,
+           on_result: Callable[[dict[str, Any]], None], on_error: Callable[[TrialSpec, str], None],
+           max_concurrent: int | None, reuse_actors: bool, max_failures: int, verbose: int,
+           running: Any) -> tune.Tuner:
+    return tune.Tuner(
+        tune.with_resources(alignfreeze_trainable, trial_resources),
+        param_space=param_space,
+        tune_config=tune.TuneConfig(search_alg=search_alg, num_samples=num_samples,
+                                    max_concurrent_trials=max_concurrent, reuse_actors=reuse_actors,
+                                    trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
+        run_config=tune.RunConfig(
+            name=name, storage_path=str(storage), verbose=verbose,
+            callbacks=[_ResultCallback(on_result, on_error)]
+            + ([_RunningCallback(running)] if running is not None else []),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            failure_config=tune.FailureConfig(max_failures=max_failures)))
+
+
 def fit_trials(specs: list[TrialSpec], storage: Path, name: str, *,
                on_result: Callable[[dict[str, Any]], None], on_error: Callable[[TrialSpec, str], None],
                max_concurrent: int | None = None, reuse_actors: bool = True,
@@ -155,24 +185,56 @@ def fit_trials(specs: list[TrialSpec], storage: Path, name: str, *,
     its latest complete checkpoint. Returns counts: trials, errors, errored ids.
     """
     storage = storage.resolve()   # pyarrow rejects relative storage paths
-    trainable = tune.with_resources(alignfreeze_trainable, trial_resources)
-    configs = []
-    for spec in specs:
-        # all of them, newest first: the trial checks each before loading it (a listing only reads sizes)
-        configs.append({"trial": spec.to_dict(), "checkpoint": checkpoint.to_dict(),
-                        "resume_from": [str(p) for p in trial_checkpoints(storage, spec.trial_id)]})
-    tuner = tune.Tuner(
-        trainable,
-        param_space={"run": tune.grid_search(configs)},
-        tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent, reuse_actors=reuse_actors,
-                                    trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
-        run_config=tune.RunConfig(
-            name=name, storage_path=str(storage), verbose=verbose,
-            callbacks=[_ResultCallback(on_result, on_error)]
-            + ([_RunningCallback(running)] if running is not None else []),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            failure_config=tune.FailureConfig(max_failures=max_failures)))
-    grid = tuner.fit()
+    configs = [_trial_config(spec, storage, checkpoint) for spec in specs]
+    grid = _tuner({"run": tune.grid_search(configs)}, storage, name, on_result=on_result, on_error=on_error,
+                  max_concurrent=max_concurrent, reuse_actors=reuse_actors, max_failures=max_failures,
+                  verbose=verbose, running=running).fit()
+    errored = [trial_spec_of(r.config).trial_id for r in grid if r.error is not None]
+    return {"trials": len(grid), "errors": grid.num_errors, "errored": errored}
+
+
+class _FeedSearcher(tune.search.Searcher):
+    """Tune asks for a trial when it has room for one: the feed answers (no round barrier).
+
+    A thin adapter: which trial comes next, and what a finished trial tells
+    the search, is the feed's business (``orchestrator.depth_search``). The
+    feed hears of a finished trial from the result callbacks, once its file
+    is written, not from ``on_trial_complete`` (called before the callbacks).
+    Its state lives in the Optuna storage and ``results/``: nothing to save.
+    """
+
+    def __init__(self, feed: Any, config_of: Callable[[TrialSpec], dict[str, Any]]):
+        super().__init__()
+        self.feed = feed
+        self.config_of = config_of
+
+    def set_search_properties(self, metric, mode, config, **spec) -> bool:
+        return True
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        spec = self.feed.next_trial()
+        if spec is None:
+            return tune.search.Searcher.FINISHED if self.feed.finished else None
+        return {"run": self.config_of(spec)}
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        return None
+
+    def save(self, checkpoint_path: str) -> None:
+        return None
+
+
+def fit_search(feed: Any, storage: Path, name: str, *,
+               on_result: Callable[[dict[str, Any]], None], on_error: Callable[[TrialSpec, str], None],
+               max_concurrent: int | None = None, reuse_actors: bool = True,
+               max_failures: int = 0, verbose: int = 1,
+               checkpoint: CheckpointPolicy = CheckpointPolicy(), running: Any = None) -> dict[str, Any]:
+    """Run the trials ``feed`` hands out (``next_trial``) as one Tuner under ``storage/name``, until it is done."""
+    storage = storage.resolve()
+    searcher = _FeedSearcher(feed, lambda spec: _trial_config(spec, storage, checkpoint))
+    grid = _tuner({}, storage, name, search_alg=searcher, num_samples=-1, on_result=on_result, on_error=on_error,
+                  max_concurrent=max_concurrent, reuse_actors=reuse_actors, max_failures=max_failures,
+                  verbose=verbose, running=running).fit()
     errored = [trial_spec_of(r.config).trial_id for r in grid if r.error is not None]
     return {"trials": len(grid), "errors": grid.num_errors, "errored": errored}
 
