@@ -41,6 +41,13 @@ PAPER_UD_TREEBANKS: dict[str, str] = {
     "th": "th_pud", "tr": "tr_pud", "uk": "uk_iu", "vi": "vi_vtb", "zh": "zh_gsd",
 }
 
+# Validation (dev) data where the paper's test data has none: PUD treebanks are
+# test-only, so these languages validate on their main treebank's dev set (th has
+# no other treebank); XQuAD is test-only, so QA validates on MLQA's dev data,
+# which covers these languages.
+VALIDATION_UD_TREEBANKS: dict[str, str] = {"fi": "fi_tdt", "sv": "sv_talbanken", "tr": "tr_imst"}
+MLQA_LANGUAGES: tuple[str, ...] = ("en", "ar", "de", "es", "hi", "vi", "zh")
+
 # Every language code the project accepts anywhere (targets, realignment,
 # data sources). A code outside this set is a typo until proven otherwise.
 # Extend it here when a new language is needed.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from trainables.errors import DataError, SpecError
-from trainables.languages import PAPER_UD_TREEBANKS
+from trainables.languages import PAPER_UD_TREEBANKS, VALIDATION_UD_TREEBANKS
 from trainables.tasks.conllu_reader import read_conllu, treebank_files
 from trainables.tasks.labels import UPOS_LABELS
 from trainables.tasks.splits import TEST
@@ -40,7 +40,7 @@ def hub_dataset(source: str, language: str, split: str) -> tuple[str, str, str]:
     copy, so the dataset id is explicit. ``validation`` is the treebank's dev
     set; a PUD treebank has only a test set, so the validation of a language
     whose paper treebank is PUD comes from its main treebank
-    (``VALIDATION_TREEBANKS``), and naming a PUD treebank for it is an error.
+    (``languages.VALIDATION_UD_TREEBANKS``), and naming a PUD treebank for it is an error.
     """
     parts = source.split(":")
     if len(parts) == 3 and parts[1] and parts[2]:
@@ -52,15 +52,11 @@ def hub_dataset(source: str, language: str, split: str) -> tuple[str, str, str]:
             raise DataError(f"no paper UD treebank for language {language!r}: "
                             f"name one as 'hub:{parts[1]}:<treebank config>'", source)
         if split != TEST and _test_only(treebank):
-            treebank = VALIDATION_TREEBANKS.get(language, treebank)
+            treebank = VALIDATION_UD_TREEBANKS.get(language, treebank)
         _check_has_split(treebank, language, split)
         return parts[1], treebank, split
     raise DataError("PoS Hub source must be 'hub:<dataset id>' or 'hub:<dataset id>:<treebank config>'",
                     source)
-
-
-# Treebanks with a dev set for the languages whose paper treebank is PUD (test only).
-VALIDATION_TREEBANKS = {"fi": "fi_tdt", "sv": "sv_talbanken", "tr": "tr_imst"}
 
 
 def _test_only(treebank: str) -> bool:

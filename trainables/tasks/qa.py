@@ -68,7 +68,7 @@ from torch import nn
 
 from trainables.device_settings import to_device
 from trainables.errors import DataError, SpecError, unknown_name
-from trainables.languages import SOURCE_LANGUAGE
+from trainables.languages import MLQA_LANGUAGES, SOURCE_LANGUAGE
 from trainables.length_grouping import length_sorted_batches
 from trainables.tasks.base import FinetuneSettings, Task, TaskModel
 from trainables.tasks.hub_source import is_hub, parse_hub_source
@@ -81,7 +81,6 @@ EVAL_DATASET = "google/xquad"
 # Parquet copy in XTREME loads with any ``datasets``; facebook/mlqa is a script.
 VALIDATION_DATASET = "google/xtreme"
 MLQA_CONFIGS = {"google/xtreme": "MLQA.{language}.{language}", "facebook/mlqa": "mlqa.{language}.{language}"}
-MLQA_LANGUAGES = ("en", "ar", "de", "es", "hi", "vi", "zh")
 
 SPAN_SELECTIONS = ("pipeline", "n_best")
 MAX_QUERY_LENGTH = 64   # tokens of a question, in training and n_best evaluation windows
