@@ -174,16 +174,24 @@ def write_text(path: str | Path, text: str) -> None:
 
 # ---------------------------------------------------------- run directories
 
-def _read_json(path: Path) -> dict:
+def _read_json(path: Path, finite: bool = False) -> dict:
+    """A JSON object; ``finite``: NaN and Infinity (not JSON) are malformed too."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))   # a local path or a storage URI's
+        data = json.loads(path.read_text(encoding="utf-8"),   # a local path or a storage URI's
+                          **({"parse_constant": _no_constant} if finite else {}))
     except json.JSONDecodeError as error:
         raise DataError(f"malformed JSON: {error.msg}", path, error.lineno) from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise DataError(f"malformed JSON: {error}", path) from None
     except OSError as error:
         raise DataError(f"cannot read: {error}", path) from None
     if not isinstance(data, dict):
         raise DataError("expected a JSON object", path, 1)
     return data
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def _describe(spec: dict) -> str:
@@ -212,7 +220,12 @@ def run_directory_results(directory: str | Path) -> LoadedResults:
     completed: set[str] = set()
     errored: list[TrialIssue] = []
     for path in sorted((directory / "results").glob("*.json")):
-        result = _read_json(path)
+        # a damaged file (truncated, NaN) is refused in one line, never an empty cell
+        try:
+            result = _read_json(path, finite=True)
+        except DataError as error:
+            raise DataError(f"{error}; run the experiment again: alignfreeze run moves it aside "
+                            "and reruns its trial") from None
         trial_id = str(result.get("trial_id", path.stem))
         spec = result.get("spec") or planned.get(trial_id, {})
         if result.get("status", "completed") != "completed":

@@ -7,7 +7,9 @@ dictionaries and pharaoh files are parsed in full; parallel files, which
 can be large (OPUS-100: 1M lines), are only counted (line-aligned pairs)
 or split on tabs (TSV), streaming; an empty one is refused, and so is a
 language none of whose first 10,000 sentence pairs gets a word link from
-a local dictionary or alignment file (``corpus.check_word_links``). Hub
+a local dictionary or alignment file (``corpus.check_word_links``). A
+tagged (PoS, NER) file with no annotated word in what a trial reads is
+refused: it would train on nothing, or score NaN. Hub
 sources are not touched (no network here). Validation examples that are
 also test examples of the same language are warned about (held-out data
 that is not held out).
@@ -79,6 +81,7 @@ def preflight_data(trials: list[TrialSpec]) -> None:
     for (task, location, language, split), limit in task_reads.items():
         examples = _utf8(lambda: get_task(task).load().load_examples(location, language, split, limit),
                          location)
+        _check_something_to_score(examples, task, location, split, limit)
         if validates and split != "train":
             evaluated.setdefault((task, language, split), []).append((location, examples))
     _warn_on_shared_examples(evaluated)
@@ -98,6 +101,23 @@ def preflight_data(trials: list[TrialSpec]) -> None:
         _utf8(lambda: read_pharaoh(path), path)
     for language, source, aligner, options in linkable.values():
         check_word_links(language, source, aligner, LOOKAHEAD_PAIRS, **options)
+
+
+def _check_something_to_score(examples: list[Any], task: str, location: str, split: str,
+                              limit: int | None) -> None:
+    """Refuse tagged data without one annotated word: an accuracy over no word is NaN, not a result.
+
+    (The task readers already refuse a file with no sentence, example or question.)
+    """
+    if not examples or not hasattr(examples[0], "labels"):
+        return
+    if any(label for example in examples for label in example.labels):
+        return
+    what = "every UPOS tag is '_'" if task == "pos" else "no word has a tag"
+    read = f"in the first {limit} sentences read" if limit is not None and len(examples) >= limit else \
+        f"in its {len(examples)} sentence(s)"
+    purpose = "to train on" if split == "train" else f"to score ({split} data)"
+    raise DataError(f"no annotated word {purpose}: {what} {read}", location)
 
 
 def _warn_on_shared_examples(evaluated: dict[tuple[str, str, str], list[tuple[str, list[Any]]]]) -> None:

@@ -10,7 +10,11 @@
     DIR/search/<study>.json      a depth search's evaluated settings, best first
 
 Every file is written to a temporary name and renamed (on object storage:
-one PUT), so a reader (or a resumed run) never sees half a result. DIR is a
+one PUT), so a reader (or a resumed run) never sees half a result. A result
+is strict JSON (a NaN or infinite metric is recorded as an error, not as
+done); a damaged one (not JSON, not an object, a key missing) does not count
+as done: ``completed_ids`` moves it to ``results/<trial_id>.json.damaged``,
+with a warning, and its trial runs again. DIR is a
 local path or a storage URI (``trainables.storage``). ``analysis.results`` reads this
 layout back.
 """
@@ -18,11 +22,13 @@ layout back.
 from __future__ import annotations
 
 import json
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from trainables.errors import SpecError
+from trainables.artifacts import non_finite, not_finite_text
+from trainables.errors import DataError, SpecError
 from trainables.storage import move, write_json
 from trainables.trial_spec import IDENTITY_FORMAT
 
@@ -122,6 +128,16 @@ def extend_manifest(directory: Path, trials: list[Any]) -> None:
 
 
 def write_result(directory: Path, result: dict[str, Any]) -> Path:
+    """Write a trial's result; one holding a NaN or infinite number is recorded as an error instead.
+
+    JSON has no NaN (a reader refuses the file, or shows an empty cell):
+    such a result is wrong, not done. Returns the file written.
+    """
+    places = non_finite(result)
+    if places:
+        message = f"result not recorded: {not_finite_text(places)} (nothing to score, or a diverged trial)"
+        print(f"[alignfreeze] WARNING: {result['trial_id']}: {message}", file=sys.stderr, flush=True)
+        return write_error(directory, result["trial_id"], result.get("spec", {}), message)
     path = directory / RESULTS / f"{result['trial_id']}.json"
     write_json(path, result)
     stale = directory / ERRORS / f"{result['trial_id']}.json"
@@ -136,12 +152,78 @@ def write_error(directory: Path, trial_id: str, spec: dict[str, Any], error: str
     return path
 
 
+REQUIRED_KEYS = ("trial_id", "metrics", "average")
+DAMAGED = ".damaged"
+
+
+def result_problem(path: Path) -> str | None:
+    """Why a results/<trial_id>.json is not a complete result (None: it is one)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError) as error:   # JSONDecodeError is a ValueError
+        return f"not valid JSON ({error})"
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    missing = [key for key in REQUIRED_KEYS if key not in data]
+    if missing:
+        return f"no {', '.join(repr(k) for k in missing)}"
+    if data["trial_id"] != path.stem:
+        return f"holds trial {str(data['trial_id'])[:40]!r}, not {path.stem!r}"
+    if not isinstance(data["metrics"], dict) or not isinstance(data["average"], dict):
+        return "'metrics' or 'average' is not an object"
+    return None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def scan_results(directory: Path) -> tuple[set[str], dict[Path, str]]:
+    """(trials with a complete result, damaged result files -> why), reading only."""
+    done: set[str] = set()
+    damaged: dict[Path, str] = {}
+    for path in _json_files(directory / RESULTS):
+        try:
+            problem = result_problem(path)
+        except OSError as error:   # unreadable: permissions, a directory named *.json
+            problem = f"cannot read ({error.strerror or error})"
+        if problem is None:
+            done.add(path.stem)
+        else:
+            damaged[path] = problem
+    return done, damaged
+
+
+def damaged_line(path: Path, problem: str) -> str:
+    return f"{path} is damaged ({problem})"
+
+
 def completed_ids(directory: Path) -> set[str]:
-    folder = directory / RESULTS
-    return {p.stem for p in folder.glob("*.json")} if folder.is_dir() else set()
+    """Trials with a complete result; a damaged result is moved aside, with a warning: its trial runs again."""
+    done, damaged = scan_results(directory)
+    for path, problem in damaged.items():
+        aside = _free_name(path.parent / f"{path.name}{DAMAGED}")
+        try:
+            _move(path, aside)
+        except OSError as error:
+            raise DataError(f"damaged result ({problem}) cannot be moved aside "
+                            f"({error.strerror or error})", path) from None
+        print(f"[alignfreeze] WARNING: {damaged_line(path, problem)}: moved to {aside.name}, "
+              f"the trial runs again", file=sys.stderr, flush=True)
+    return done
+
+
+def _free_name(path: Path) -> Path:
+    """``path``, or ``path.1``, ``path.2``... : an earlier damaged file is never overwritten."""
+    candidate, number = path, 0
+    while candidate.exists():
+        number += 1
+        candidate = path.parent / f"{path.name}.{number}"
+    return candidate
 
 
 def read_results(directory: Path) -> list[dict[str, Any]]:
-    folder = directory / RESULTS
-    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))] \
-        if folder.is_dir() else []
+    """Every complete result (a damaged file is left out: ``scan_results`` names it)."""
+    done, _ = scan_results(directory)
+    return [json.loads((directory / RESULTS / f"{trial_id}.json").read_text(encoding="utf-8"))
+            for trial_id in sorted(done)]

@@ -120,7 +120,8 @@ class TrialSession:
         def on_result(result: dict[str, Any]) -> None:
             from trainables.checkpoint_layout import release_checkpoints
 
-            results_dir.write_result(output, result)
+            if results_dir.write_result(output, result).parent.name != results_dir.RESULTS:
+                return   # not a valid result (a NaN or inf): recorded as the trial's error, not as done
             # the result is safe on disk: its checkpoints (model + Adam state, ~3x the model) go
             weights = output / results_dir.RESULTS / f"{result['trial_id']}.safetensors"
             for warning in release_checkpoints(output / results_dir.RAY_STORAGE, result["trial_id"], keep, weights):

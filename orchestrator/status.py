@@ -35,7 +35,7 @@ def run_status(directory: str | Path) -> dict[str, Any]:
         manifest = results_dir.read_manifest(directory)
     except ValueError as error:
         raise DataError(f"unreadable manifest ({error})", directory / results_dir.MANIFEST) from None
-    done = results_dir.completed_ids(directory)
+    done, damaged = results_dir.scan_results(directory)   # reading only: a run moves damaged ones aside
     # what a live driver runs now; a record left by a driver that is gone is ignored
     run = read_running(directory)
     live = run["trials"] if run and not run["stale"] else {}
@@ -53,7 +53,7 @@ def run_status(directory: str | Path) -> dict[str, Any]:
                 row.update(checkpoint=str(checkpoint), phase=checkpoint_phase(checkpoint))
         elif error_file.is_file():
             row["state"] = "errored"
-            row["error"] = str(json.loads(error_file.read_text(encoding="utf-8")).get("error", "")).strip()
+            row["error"] = _error_text(error_file)
         else:
             checkpoint = latest_checkpoint(directory / results_dir.RAY_STORAGE, trial_id)
             row["state"] = "checkpointed" if checkpoint else "not started"
@@ -62,16 +62,34 @@ def run_status(directory: str | Path) -> dict[str, Any]:
                 row["phase"] = checkpoint_phase(checkpoint)
         trials.append(row)
     studies = []
+    damaged_files = [results_dir.damaged_line(path, problem) + ": the next run moves it aside and reruns its trial"
+                     for path, problem in sorted(damaged.items())]
     for path in sorted((directory / "search").glob("*.json")):
-        studies.append(json.loads(path.read_text(encoding="utf-8")))
+        try:
+            study = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(study, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as error:   # a search rewrites its summary after each trial
+            damaged_files.append(f"{path} is damaged (not a study summary: {error})")
+            continue
+        studies.append(study)
     counts = {state: sum(row["state"] == state for row in trials) for state in STATES}
     planned_ids = {row["trial_id"] for row in trials}
     no_longer_planned = sorted(set(results_dir.retired_ids(directory)) | (done - planned_ids))
     return {"name": manifest.get("name"), "directory": str(directory), "kind": "search" if "search" in manifest
             else "grid", "planned": len(trials), "counts": counts, "trials": trials, "studies": studies,
-            "no_longer_planned": no_longer_planned,
+            "no_longer_planned": no_longer_planned, "damaged": damaged_files,
             "run": {k: v for k, v in run.items() if k != "trials"} if run else None,
             "identity": manifest.get("identity", 1)}    # 1: trial IDs of a version before content-based ones
+
+
+def _error_text(path: Path) -> str:
+    """The message of an error file (a damaged one says so: the trial is retried all the same)."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        return str(record.get("error", "") if isinstance(record, dict) else "").strip()
+    except ValueError as error:
+        return f"(damaged error file {path}: {error})"
 
 
 def _phase_text(phase: dict[str, Any] | None) -> str:
@@ -130,6 +148,8 @@ def format_status(status: dict[str, Any]) -> str:
         if study.get("failed"):
             line += f", failed: {', '.join(study['failed'])}"
         lines.append(line)
+    for line in status.get("damaged") or []:
+        lines.append(f"  WARNING: {line}")
     retired = status.get("no_longer_planned") or []
     if retired:
         lines.append(f"  {len(retired)} result(s) of trials no longer in the experiment file, kept "

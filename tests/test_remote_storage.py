@@ -108,7 +108,7 @@ def test_results_status_analysis_lock_and_checkpoints_on_s3(s3, tmp_path):
         metrics = {"fr": {"accuracy": 0.5}, "ru": {"accuracy": 0.25}}
         results_dir.write_error(output, done.trial_id, done.to_dict(), "boom")
         results_dir.write_result(output, {"trial_id": done.trial_id, "spec": done.to_dict(), "metrics": metrics,
-                                          "english": {"accuracy": 0.9}, "provenance": {}})
+                                          "average": {"accuracy": 0.375}, "english": {"accuracy": 0.9}, "provenance": {}})
         # a checkpoint of the other trial, as Tune stores it (complete), and a newer truncated one
         storage = output / results_dir.RAY_STORAGE
         for number, state in ((1, b"x" * 10), (2, b"x" * 4)):

@@ -27,7 +27,7 @@ def checkpoint(directory, tune_run, trial_id, number, phase):
 def test_each_planned_trial_has_one_state(tmp_path, capsys):
     ids = ["a_done", "b_errored", "c_checkpointed", "d_waiting"]
     results_dir.write_manifest(tmp_path, "grid", [planned(i) for i in ids])
-    results_dir.write_result(tmp_path, {"trial_id": "a_done", "average": {"accuracy": 0.5}})
+    results_dir.write_result(tmp_path, {"trial_id": "a_done", "metrics": {}, "average": {"accuracy": 0.5}})
     results_dir.write_error(tmp_path, "b_errored", {}, "Traceback ...\nRuntimeError: CUDA out of memory")
     checkpoint(tmp_path, "tune-1", "c_checkpointed", 0, {"phase": "realigned", "epoch": -1, "epochs": 3})
     newest = checkpoint(tmp_path, "tune-2", "c_checkpointed", 1,
@@ -44,7 +44,7 @@ def test_each_planned_trial_has_one_state(tmp_path, capsys):
     assert "c_checkpointed: resumes after fine-tuning epoch 1/3" in out
     # once everything has a result the command says so with status 0 (for scripts)
     for trial_id in ids[1:]:
-        results_dir.write_result(tmp_path, {"trial_id": trial_id, "average": {"accuracy": 0.5}})
+        results_dir.write_result(tmp_path, {"trial_id": trial_id, "metrics": {}, "average": {"accuracy": 0.5}})
     assert main(["status", str(tmp_path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["counts"]["done"] == 4
 
@@ -66,7 +66,7 @@ def a_run_going_on(directory):
 
     ids = ["a_done", "b_running", "c_started", "d_retrying", "e_waiting"]
     results_dir.write_manifest(directory, "grid", [planned(i) for i in ids])
-    results_dir.write_result(directory, {"trial_id": "a_done", "average": {"accuracy": 0.5}})
+    results_dir.write_result(directory, {"trial_id": "a_done", "metrics": {}, "average": {"accuracy": 0.5}})
     running = RunningTrials(directory)
     for trial_id in ("a_done", "b_running", "c_started", "d_retrying"):
         running.started(trial_id)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -129,8 +130,39 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     write_atomically(path, write)
 
 
+def non_finite(value: Any, where: str = "") -> list[str]:
+    """The dotted places of NaN and infinite numbers in ``value`` (JSON has neither)."""
+    if isinstance(value, float):
+        return [] if math.isfinite(value) else [f"{where or 'value'} ({value})"]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in non_finite(v, f"{where}.{k}" if where else str(k))]
+    if isinstance(value, (list, tuple)):
+        return [p for i, v in enumerate(value) for p in non_finite(v, f"{where}[{i}]")]
+    return []
+
+
+def not_finite_text(places: list[str]) -> str:
+    """``non_finite``'s places in words (the first three)."""
+    verb = "is not a finite number" if len(places) == 1 else "are not finite numbers"
+    more = f" (and {len(places) - 3} more)" if len(places) > 3 else ""
+    return f"{', '.join(places[:3])}{more} {verb}"
+
+
+def json_text(value: Any, path: str | Path | None = None) -> str:
+    """Strict JSON (no NaN, no Infinity: other readers refuse them), indented, keys sorted.
+
+    A non-finite number is a ValueError naming where it is, not a file a
+    reader cannot parse.
+    """
+    places = non_finite(value)
+    if places:
+        target = f"{path}: " if path is not None else ""
+        raise ValueError(f"{target}not written: {not_finite_text(places)}")
+    return json.dumps(value, indent=2, sort_keys=True, default=str, allow_nan=False) + "\n"
+
+
 def atomic_write_json(path: str | Path, value: Any) -> None:
-    atomic_write_text(path, json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
+    atomic_write_text(path, json_text(value, path))
 
 
 @contextmanager

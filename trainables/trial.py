@@ -31,7 +31,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from trainables import device_settings, languages as language_lists
-from trainables.errors import SpecError
+from trainables.errors import DataError, SpecError
 from trainables.trial_spec import TrialSpec
 
 from trainables.checkpoint_layout import CHECKPOINT_FILE, FINAL_WEIGHTS_FILE, PHASE_FILE, damage, mark_complete
@@ -547,9 +547,12 @@ class TrialRunner:
             if language not in sources:
                 continue
             examples = self.task.evaluation_examples(sources[language], language, self.settings, split)
-            with self._autocast():
-                results[language] = self.task.evaluate(model, self.tokenizer, examples, self.settings,
-                                                       self.device)
+            try:
+                with self._autocast():
+                    results[language] = self.task.evaluate(model, self.tokenizer, examples, self.settings,
+                                                           self.device)
+            except DataError as error:   # e.g. nothing to score: name the language and the split
+                raise DataError(f"{language} ({split} data): {error}") from None
         return results
 
     def _result(self, evaluation: dict[str, dict[str, float]],

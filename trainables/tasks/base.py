@@ -7,6 +7,7 @@ optimizer, the schedule and the loop are shared (``trainables.trial``).
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -14,9 +15,22 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from trainables.errors import DataError
 from trainables.tasks.registry import TaskDefinition
 
 IGNORE_INDEX = -100  # label of positions that take no part in the loss or metric
+
+
+def defined_scores(scores: dict[str, float], nothing: str) -> dict[str, float]:
+    """``scores``, or a DataError when one is undefined (NaN: ``nothing`` was there to score).
+
+    A NaN would be recorded as a result (not even valid JSON): the trial
+    fails instead, naming what was missing.
+    """
+    undefined = [name for name, value in scores.items() if not math.isfinite(value)]
+    if undefined:
+        raise DataError(f"nothing to score: {nothing}, so {', '.join(undefined)} is undefined")
+    return scores
 
 
 @dataclass(frozen=True)

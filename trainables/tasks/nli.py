@@ -39,7 +39,7 @@ from torch import nn
 from trainables.device_settings import to_device
 from trainables.errors import DataError
 from trainables.length_grouping import length_sorted_batches
-from trainables.tasks.base import FinetuneSettings, Task, TaskModel
+from trainables.tasks.base import FinetuneSettings, Task, TaskModel, defined_scores
 from trainables.tasks.hub_source import class_names, is_hub, parse_hub_source
 from trainables.tasks.labels import NLI_LABELS, label_ids
 from trainables.tasks.splits import TEST, split_file_names
@@ -287,7 +287,8 @@ class NliTask(Task):
     def evaluate(self, model: TaskModel, tokenizer: Any, examples: Sequence[NliExample],
                  settings: FinetuneSettings, device: torch.device) -> dict[str, float]:
         predicted = self.predict(model, tokenizer, examples, settings, device)
-        return {"accuracy": accuracy([e.label for e in examples], predicted)}
+        return defined_scores({"accuracy": accuracy([e.label for e in examples], predicted)},
+                              "no evaluation example")
 
 
 def accuracy(gold: Sequence[int], predicted: Sequence[int]) -> float:

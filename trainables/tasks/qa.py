@@ -70,7 +70,7 @@ from trainables.device_settings import to_device
 from trainables.errors import DataError, SpecError, unknown_name
 from trainables.languages import MLQA_LANGUAGES, SOURCE_LANGUAGE
 from trainables.length_grouping import length_sorted_batches
-from trainables.tasks.base import FinetuneSettings, Task, TaskModel
+from trainables.tasks.base import FinetuneSettings, Task, TaskModel, defined_scores
 from trainables.tasks.hub_source import is_hub, parse_hub_source
 from trainables.tasks.splits import TEST, TRAIN, VALIDATION, split_file_names
 from trainables.tasks.squad_metric import qa_metrics
@@ -399,7 +399,8 @@ class QaTask(Task):
         # keyed by position: ids are not unique across every SQuAD-shaped file
         gold = {str(i): e.answers for i, e in enumerate(examples)}
         english = bool(examples) and all(e.language == SOURCE_LANGUAGE for e in examples)
-        return qa_metrics(gold, {str(i): p for i, p in enumerate(predicted)}, english)
+        return defined_scores(qa_metrics(gold, {str(i): p for i, p in enumerate(predicted)}, english),
+                              "no evaluation question")
 
 
 def hub_dataset(source: str, language: str, split: str) -> tuple[str, str | None, str]:

@@ -24,7 +24,7 @@ from torch import nn
 
 from trainables.device_settings import to_device
 from trainables.length_grouping import length_sorted_batches
-from trainables.tasks.base import IGNORE_INDEX, FinetuneSettings, Task, TaskModel
+from trainables.tasks.base import IGNORE_INDEX, FinetuneSettings, Task, TaskModel, defined_scores
 
 
 @dataclass(frozen=True)
@@ -215,7 +215,8 @@ class TokenClassificationTask(Task):
     def evaluate(self, model: TaskModel, tokenizer: Any, examples: Sequence[TaggedSentence],
                  settings: FinetuneSettings, device: torch.device) -> dict[str, float]:
         predicted = self.predict(model, tokenizer, examples, settings, device)
-        return self.metrics(scored_gold(examples, predicted), predicted)
+        return defined_scores(self.metrics(scored_gold(examples, predicted), predicted),
+                              f"no annotated word in {len(examples)} evaluation sentence(s)")
 
     def metrics(self, gold: list[list[str]], predicted: list[list[str]]) -> dict[str, float]:
         """Word accuracy over annotated words (subclasses add their own metrics)."""
