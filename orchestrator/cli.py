@@ -14,6 +14,8 @@
 
 A user error (bad spec, bad data file) is one line on stderr and exit
 status 2, raised before any trial starts where it can be known then.
+Ctrl-C during ``run`` or ``search`` is exit status 130 and one line saying
+how to resume (the same command).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from trainables.errors import AlignFreezeError, SpecError
@@ -90,6 +94,49 @@ def _dry_run(experiment) -> None:
     print(format_plan(data_plan(experiment.all_trials)), file=sys.stderr)
 
 
+INTERRUPTED = "alignfreeze: interrupted: run the same command again to resume"
+INTERRUPTED_STATUS = 130          # 128 + SIGINT, what a shell reports for Ctrl-C
+MAX_MESSAGE = 500                 # characters of an error line: a message never floods the terminal
+
+
+class _InterruptWatch:
+    """Whether Ctrl-C came while the block ran, also when a handler caught it and
+    returned: Ray Tune ends its run on the first SIGINT and returns as if done.
+    Python writes the number of every signal it handles to the wakeup descriptor,
+    whichever handler then runs, so this needs nothing of Tune's internals."""
+
+    def __enter__(self) -> "_InterruptWatch":
+        self.interrupted = False
+        self._pipe: tuple[int, int] | None = None
+        if threading.current_thread() is threading.main_thread():
+            read, write = os.pipe()
+            os.set_blocking(read, False)
+            os.set_blocking(write, False)
+            self._previous = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+            self._pipe = (read, write)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._pipe is None:
+            return
+        read, write = self._pipe
+        signal.set_wakeup_fd(self._previous)
+        try:
+            while chunk := os.read(read, 512):
+                self.interrupted = self.interrupted or signal.SIGINT in chunk
+        except BlockingIOError:
+            pass
+        finally:
+            os.close(read)
+            os.close(write)
+
+
+def _one_line(message: str) -> str:
+    """The message on one line, cut to MAX_MESSAGE characters."""
+    line = " ".join(message.splitlines())
+    return line if len(line) <= MAX_MESSAGE else line[:MAX_MESSAGE - 3] + "..."
+
+
 def _report_errored(output: Path, errored: list[str]) -> None:
     for trial_id in errored:
         print(f"errored: {trial_id} (see {output}/errors/{trial_id}.json)", file=sys.stderr)
@@ -102,7 +149,8 @@ def _run(args: argparse.Namespace, experiment_path: Path) -> int:
     from orchestrator.runner import run_experiment
     from orchestrator.summary import per_language_table
 
-    summary = run_experiment(experiment, output, address=args.address, verbose=args.verbose)
+    with _InterruptWatch() as watch:
+        summary = run_experiment(experiment, output, address=args.address, verbose=args.verbose)
     if "wall_s" in summary:
         print(f"ran {summary['ran']} trials in {summary['wall_s']:.1f} s; "
               f"{summary['errors']} errored, {len(summary.get('missing', []))} without result",
@@ -111,6 +159,9 @@ def _run(args: argparse.Namespace, experiment_path: Path) -> int:
     from trainables.storage import location
 
     print(per_language_table(location(summary["output"])))
+    if watch.interrupted and summary.get("missing"):     # trials Tune stopped on Ctrl-C: they resume
+        print(INTERRUPTED, file=sys.stderr)
+        return INTERRUPTED_STATUS
     return 1 if summary.get("errors") or summary.get("missing") else 0
 
 
@@ -125,6 +176,7 @@ def _search(args: argparse.Namespace) -> int:
         return 0
     from orchestrator.depth_search import format_study, run_depth_search
 
+    # the search tells an interruption itself: trials handed out that never ended
     outcome = run_depth_search(experiment, output, address=args.address, verbose=args.verbose)
     for study in outcome["studies"]:
         print(format_study(study))
@@ -134,8 +186,9 @@ def _search(args: argparse.Namespace) -> int:
           f"pip install optuna-dashboard; {outcome['dashboard']}", file=sys.stderr)
     _report_errored(output, outcome["errored"])
     if outcome["interrupted"]:
-        print("alignfreeze: search interrupted; run the same command again to resume", file=sys.stderr)
-    return 1 if outcome["errored"] or outcome["interrupted"] else 0
+        print(INTERRUPTED, file=sys.stderr)
+        return INTERRUPTED_STATUS
+    return 1 if outcome["errored"] else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -234,11 +287,11 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_cache(args)
     except AlignFreezeError as error:
-        print(f"alignfreeze: error: {error}", file=sys.stderr)
+        print(f"alignfreeze: error: {_one_line(str(error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("alignfreeze: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
+        print(INTERRUPTED, file=sys.stderr)
+        return INTERRUPTED_STATUS
     return 2
 
 

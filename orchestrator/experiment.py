@@ -21,15 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from orchestrator.grid import GridAxes, TaskSettings, expand_grid
 from orchestrator.preflight import preflight_data
 from orchestrator.ray_settings import parse_ray, parse_resources
+from orchestrator.safe_yaml import load_yaml_file, short
 from orchestrator.search_settings import SearchSettings, check_space, parse_search
 from trainables.bundled import resolve_location
 from trainables.checkpoint_policy import CheckpointPolicy, parse_checkpoint_policy
-from trainables.errors import DataError, SpecError, unknown_name
+from trainables.errors import SpecError, unknown_name
 from trainables.languages import SOURCE_LANGUAGE, check_language
 from trainables.realignment.muse import MUSE_SOURCE
 from trainables.tasks.registry import TASKS, get_task
@@ -90,15 +89,7 @@ def _check_keys(mapping: Any, allowed: tuple[str, ...] | set[str], where: str) -
 
 def load_experiment_file(path: str | Path) -> Experiment:
     path = Path(path)
-    if not path.is_file():
-        raise DataError("experiment file not found", path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise DataError(f"invalid YAML: {problem}", path, line) from None
+    raw = load_yaml_file(path, "experiment file")    # size, alias, duplicate-key and encoding limits
     return experiment_from_dict(raw, base=path.resolve().parent, source=str(path))
 
 
@@ -115,7 +106,7 @@ def _per_task(value: Any, task: str, keys: tuple[str, ...], where: str) -> dict[
 def experiment_from_dict(raw: Any, base: Path | None = None, source: str | None = None) -> Experiment:
     resolve = _Resolver(base or Path.cwd())
     raw = _check_keys(raw, TOP_LEVEL_KEYS, "experiment")
-    name = str(raw.get("name") or (Path(source).stem if source else "experiment"))
+    name = _experiment_name(raw.get("name"), Path(source).stem if source else "experiment")
     models = [str(m) for m in _as_list(raw.get("models"), "models")]
     tasks = [get_task(str(t)).name for t in _as_list(raw.get("tasks"), "tasks")]
     search = parse_search(raw["search"]) if "search" in raw else None
@@ -128,7 +119,7 @@ def experiment_from_dict(raw: Any, base: Path | None = None, source: str | None 
     seeds = _as_list(raw.get("seeds"), "seeds")
     for seed in seeds:
         if not isinstance(seed, int) or isinstance(seed, bool):
-            raise SpecError(f"experiment: seeds must be integers, got {seed!r}")
+            raise SpecError(f"experiment: seeds must be integers, got {short(seed)}")
     resources = parse_resources(raw.get("resources"), models, tasks)
     ray = parse_ray(raw.get("ray"))
     checkpoint = parse_checkpoint_policy(raw.get("checkpoint"))
@@ -157,7 +148,7 @@ def experiment_from_dict(raw: Any, base: Path | None = None, source: str | None 
         targets = _targets(raw.get("languages"), task)
         per_task[task] = TaskSettings(targets, _task_data(task, data.get(task), resolve, targets),
                                       _per_task(raw.get("finetune"), task, FINETUNE_KEYS, "finetune"))
-    common = {"freeze_embeddings": bool(raw.get("freeze_embeddings", False)),
+    common = {"freeze_embeddings": _switch(raw.get("freeze_embeddings", False), "freeze_embeddings"),
               "device": str(raw.get("device", "auto")), "precision": str(raw.get("precision", "fp32")),
               "compile": _compile_switch(raw.get("compile", False)),
               "cache": _cache_location(raw.get("cache"), base or Path.cwd())}
@@ -192,7 +183,7 @@ class _Resolver:
 
         def expand(match: re.Match) -> str:
             if match.group(1) not in os.environ:
-                raise SpecError(f"environment variable {match.group(1)} is not set (used in {location!r})")
+                raise SpecError(f"environment variable {match.group(1)} is not set (used in {short(location)})")
             return os.environ[match.group(1)]
 
         return resolve_location(self._VARIABLE.sub(expand, location), self.base)
@@ -203,7 +194,7 @@ class _Resolver:
             return {k: self.tree(v) for k, v in value.items()}
         if isinstance(value, str):
             return self(value)
-        raise SpecError(f"expected a path or a mapping of paths, got {value!r}")
+        raise SpecError(f"expected a path or a mapping of paths, got {short(value)}")
 
 
 def _cache_location(value: Any, base: Path) -> str | None:
@@ -211,7 +202,7 @@ def _cache_location(value: Any, base: Path) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip():
-        raise SpecError(f"cache must be a path or a storage URI, got {value!r}")
+        raise SpecError(f"cache must be a path or a storage URI, got {short(value)}")
     if "://" in value:
         return value
     path = Path(os.path.expandvars(value)).expanduser()
@@ -220,9 +211,48 @@ def _cache_location(value: Any, base: Path) -> str | None:
 
 def _compile_switch(value: Any) -> bool:
     """``compile``: true or false (torch.compile the task model; trainables.device_settings)."""
+    return _switch(value, "compile")
+
+
+def _switch(value: Any, key: str) -> bool:
+    """A YAML boolean, never coerced: ``"false"`` (quoted) would be true to ``bool()``."""
     if not isinstance(value, bool):
-        raise SpecError(f"experiment: compile must be true or false, got {value!r}")
+        raise SpecError(f"experiment: {key} must be true or false, got {short(value)}")
     return value
+
+
+def _experiment_name(value: Any, default: str) -> str:
+    """``name``: the results directory's name under runs/, so a name and never a path."""
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise SpecError(f"experiment: name must be a string (quote it: '{short(value)[:40]}'), "
+                        f"got {type(value).__name__}")
+    separators = {"/", "\\", os.sep, os.altsep} - {None}
+    if (not value.strip() or value.startswith((".", "~")) or any(s in value for s in separators)
+            or not value.isprintable() or len(value) > 100):
+        raise SpecError(f"experiment: name must be a name, not a path (no '/' or '\\', not starting "
+                        f"with '.' or '~', printable, <= 100 characters), got {short(value)}")
+    return value
+
+
+def _language_list(value: Any, where: str, what: str) -> list[str]:
+    """A list of language codes as written: a bare string or an unquoted ``no`` is named, not
+    read letter by letter or as 'False'."""
+    if isinstance(value, str):
+        raise SpecError(f"{where} must be a list of language codes, got the string {short(value)} "
+                        f"(write [{value[:20]}])")
+    if not isinstance(value, (list, tuple)):
+        raise SpecError(f"{where} must be a list of language codes, got {short(value)}")
+    for language in value:
+        if language is False:      # Norwegian: YAML 1.1 reads no, off as false
+            raise SpecError(f"{where}: YAML read an unquoted no as false: quote it: 'no'")
+        if language is True:
+            raise SpecError(f"{where}: YAML read an unquoted yes or on as true: quote the language code")
+        if not isinstance(language, str):
+            raise SpecError(f"{where}: a language code must be a string, got {short(language)}")
+        check_language(language, what)
+    return list(value)
 
 
 def _targets(languages: Any, task: str) -> tuple[str, ...]:
@@ -231,11 +261,11 @@ def _targets(languages: Any, task: str) -> tuple[str, ...]:
         chosen = list(get_task(task).paper_languages)
     elif isinstance(languages, dict):
         _check_keys(languages, tuple(TASKS), "languages")
-        chosen = list(languages.get(task) or get_task(task).paper_languages)
+        given = languages.get(task)
+        chosen = (list(get_task(task).paper_languages) if given in (None, [])
+                  else _language_list(given, f"languages.{task}", "target language"))
     else:
-        chosen = list(languages)
-    for language in chosen:
-        check_language(str(language), "target language")
+        chosen = _language_list(languages, "languages", "target language")
     if SOURCE_LANGUAGE in chosen:
         raise SpecError(f"languages: {SOURCE_LANGUAGE!r} is the training language, not a target "
                         f"(its score is reported separately)")
@@ -282,9 +312,9 @@ def _validation_data(task: str, raw: Any, resolve: _Resolver, targets: tuple[str
 def _realignment(raw: dict[str, Any], resolve: _Resolver) -> dict[str, Any]:
     from trainables.languages import PAPER_REALIGNMENT_LANGUAGES
 
-    languages = [str(l) for l in (raw.get("languages") or PAPER_REALIGNMENT_LANGUAGES)]
-    for language in languages:
-        check_language(language, "realignment language")
+    given = raw.get("languages")
+    languages = (list(PAPER_REALIGNMENT_LANGUAGES) if given in (None, [])
+                 else _language_list(given, "realignment.languages", "realignment language"))
     result: dict[str, Any] = {k: v for k, v in raw.items()
                               if k not in ("languages", "parallel", "dictionaries", "alignments")}
     result["languages"] = languages

@@ -100,7 +100,7 @@ def test_unquoted_norwegian_is_explained():
 
     raw = small_pos_experiment(strategies=["baseline"])
     raw["languages"] = ["fr", False]        # what YAML makes of `- no`
-    with pytest.raises(SpecError, match='quote it, e.g. "no"'):
+    with pytest.raises(SpecError, match="unquoted no as false: quote it: 'no'"):
         experiment_from_dict(raw, base=Path.cwd())
 
 

@@ -16,9 +16,14 @@ BUNDLED_PREFIX = "bundled:"
 
 
 def bundled_path(relative: str) -> Path:
+    """The bundled file ``relative``; only inside ``bundled_data`` (no absolute path, no escape by '..')."""
     path = BUNDLED_ROOT / relative
+    shown = relative if len(relative) <= 80 else relative[:77] + "..."     # never echo a huge value
+    if not relative or Path(relative).is_absolute() or not path.resolve().is_relative_to(BUNDLED_ROOT):
+        raise DataError("not a bundled file: a bundled: path names a file inside trainables/bundled_data, "
+                        "relative to it", f"{BUNDLED_PREFIX}{shown}")
     if not path.exists():
-        raise DataError("no such bundled file", f"{BUNDLED_PREFIX}{relative}")
+        raise DataError("no such bundled file", f"{BUNDLED_PREFIX}{shown}")
     return path
 
 
@@ -35,5 +40,5 @@ def resolve_location(location: str, base: Path | None = None) -> str:
     if not path.is_absolute():
         path = (base or Path.cwd()) / path
     if not path.exists():
-        raise DataError("file or directory not found", location)
+        raise DataError("file or directory not found", location if len(location) <= 200 else location[:197] + "...")
     return str(path.resolve())

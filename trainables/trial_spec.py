@@ -317,7 +317,7 @@ def validate(spec: TrialSpec, check_files: bool = True, num_blocks: int | None =
         raise SpecError(f"compile must be true or false, got {spec.compile!r}")
     if spec.device not in DEVICES:
         raise unknown_name("device", spec.device, DEVICES)
-    if not isinstance(spec.seed, int):
+    if not isinstance(spec.seed, int) or isinstance(spec.seed, bool):
         raise SpecError(f"seed must be an integer, got {spec.seed!r}")
     if spec.cpus < 1 or spec.gpus < 0:
         raise SpecError(f"resources: cpus must be >= 1 and gpus >= 0 (got {spec.cpus}, {spec.gpus})")
@@ -408,7 +408,7 @@ def _validate_realignment(spec: TrialSpec, num_blocks: int) -> None:
         from trainables.realignment.pretokenization import check_pretokenizer
         check_pretokenizer(realignment["pretokenizer"])
     steps = realignment.get("steps", "auto")
-    if steps != "auto" and (not isinstance(steps, int) or steps < 1):
+    if steps != "auto" and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):   # true is not 1
         raise SpecError(f"realignment.steps must be 'auto' or a positive integer, got {steps!r}")
     if {"layer", "loss_reduction", "word_representation", "interleaving", "batching"} & set(realignment):
         from trainables.realignment.realigner import RealignSettings, hidden_state_index
