@@ -312,3 +312,10 @@ def test_interrupted_search_exits_130(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(orchestrator.depth_search, "run_depth_search", run_depth_search)
     code = main(["search", str(DEPTH_DEMO), "--output", str(tmp_path / "out")])
     assert code == 130 and capsys.readouterr().err.splitlines()[-1] == INTERRUPTED
+
+
+def test_an_unknown_huge_name_is_cut_in_the_message():
+    from trainables.errors import unknown_name
+
+    message = str(unknown_name("task", "x" * 5000, ["pos", "ner"]))
+    assert len(message) < 150 and message.startswith("unknown task 'xxx") and "..." in message

@@ -34,6 +34,9 @@ class DataError(AlignFreezeError, ValueError):
 def unknown_name(kind: str, name: object, known: Iterable[str]) -> SpecError:
     """A SpecError for an unknown name, suggesting the close known ones."""
     known = sorted(known)
-    close = get_close_matches(str(name), known, n=3)
+    close = get_close_matches(str(name)[:200], known, n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(known)}"
-    return SpecError(f"unknown {kind} {name!r}{hint}")
+    shown = repr(name)
+    if len(shown) > 80:   # a huge value (a YAML alias expanded, a pasted file) is named, never echoed whole
+        shown = shown[:77] + "..."
+    return SpecError(f"unknown {kind} {shown}{hint}")
