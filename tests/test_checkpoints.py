@@ -362,11 +362,6 @@ def _alive(directory: Path) -> bool:
     match = re.match(re.escape(f"{WORK_PREFIX}{_host()}-") + r"(\d+)-", directory.name)
     if match is None:
         return True
-    pid = int(match.group(1))
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    from trainables.processes import process_alive
+
+    return process_alive(int(match.group(1)))

@@ -492,7 +492,8 @@ class TrialRunner:
                 batch = to_device(self.task.collate([self.features[i] for i in indices],
                                                     self.tokenizer.pad_token_id), self.device)
                 # from the trial's start to its first fine-tuning batch; kept across a resume
-                self.timings.setdefault("first_finetune_step_s", time.perf_counter() - self.started)
+                if "first_finetune_step_s" not in self.timings:
+                    self.timings["first_finetune_step_s"] = time.perf_counter() - self.started
                 with autocast():
                     loss = self.task.loss(model(**batch), batch)
                 optimizer.zero_grad(set_to_none=True)
