@@ -16,7 +16,8 @@ from analysis.findings import AnalysisOptions, findings_of
 from analysis.results import (LoadedResults, TrialIssue, sources_results, write_table,
                               write_text)
 from analysis.search_tables import search_tables
-from trainables.errors import DataError, SpecError
+from orchestrator.results import check_output_file
+from trainables.errors import DataError, SpecError, short
 
 _SHOWN_ISSUES = 5
 
@@ -97,6 +98,8 @@ def run_analyze(args: argparse.Namespace) -> int:
     format = output_format(args.format, args.out)
     if format == "html" and args.out is None:
         raise SpecError("--format html needs --out FILE.html")
+    if args.out is not None:     # refused before any source is read
+        check_output_file(args.out)
     options = AnalysisOptions(
         k=args.k, round_first=args.round_first, test=args.test, correction=args.correction,
         alpha=args.alpha, aligner=args.aligner, schedule=args.schedule, metric=args.metric,
@@ -143,7 +146,8 @@ def run_import_reference(args: argparse.Namespace) -> int:
             raise DataError("no such file or directory", source)
         source = reference.PACKAGED_REFERENCE
     if args.out.suffix.lower() not in (".csv", ".parquet", ".pq"):
-        raise SpecError(f"--out must end in .csv or .parquet, got {args.out.name!r}")
+        raise SpecError(f"--out must end in .csv or .parquet, got {short(args.out.name)}")
+    check_output_file(args.out)
     table = reference.reference_table(source)
     write_table(table, args.out)
     print(f"wrote {len(table)} rows ({table['model'].nunique()} models, "

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import vocabulary
-from trainables.errors import DataError
+from trainables.errors import DataError, short
 from trainables.languages import SOURCE_LANGUAGE, check_language
 from trainables.tasks.registry import TASKS
 
@@ -56,7 +56,7 @@ def method_strategy(method: str) -> tuple[str, str, str]:
             aligner = method[len(prefix):]
             if aligner in ALIGNERS:
                 return strategy, aligner, schedule
-    raise ValueError(f"unknown method {method!r} (expected baseline, before_X, "
+    raise ValueError(f"unknown method {short(method)} (expected baseline, before_X, "
                      f"freeze_realign_unfreeze[_last_half|_last_6]_X, during_* with X in "
                      f"{', '.join(ALIGNERS)})")
 
@@ -67,7 +67,7 @@ def task_of_reference(name: str) -> str:
         if name in (definition.reference_name, task):
             return task
     known = ", ".join(d.reference_name for d in TASKS.values())
-    raise ValueError(f"unknown task {name!r} (expected one of {known})")
+    raise ValueError(f"unknown task {short(name)} (expected one of {known})")
 
 
 def is_reference_header(columns: list[str]) -> bool:
@@ -91,12 +91,7 @@ def _metric_columns(columns: list[str]) -> dict[str, tuple[str, str]]:
 def reference_file_table(path: str | Path) -> pd.DataFrame:
     """The tidy table of one authors' CSV file."""
     path = Path(path)
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except pd.errors.ParserError as error:
-        raise DataError(f"malformed CSV: {error}", path) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"cannot read: {error}", path) from None
+    frame = read_csv_text(path)
     columns = list(frame.columns)
     missing = [c for c in _REQUIRED if c not in columns]
     if missing:
@@ -116,7 +111,7 @@ def reference_file_table(path: str | Path) -> pd.DataFrame:
     for index, (method, task, seed) in enumerate(zip(frame["method"], frame["task"],
                                                      frame["seed"])):
         try:
-            facts.append((*method_strategy(method), task_of_reference(task), int(seed)))
+            facts.append((*method_strategy(method), task_of_reference(task), _seed(seed)))
         except ValueError as error:
             raise DataError(str(error), path, index + 2) from None  # header is line 1
     facts = pd.DataFrame(facts, columns=["strategy", "aligner", "schedule", "task", "seed"])
@@ -135,7 +130,7 @@ def reference_file_table(path: str | Path) -> pd.DataFrame:
     if np.isnan(values).any():
         line, position = (int(x[0]) for x in np.nonzero(np.isnan(values)))
         text = frame[columns[position]].iloc[line]
-        raise DataError(f"column {columns[position]}: not a number: {text!r}", path, line + 2)
+        raise DataError(f"column {columns[position]}: not a number: {short(text)}", path, line + 2)
     # Long format, row by row then column by column, as the file reads.
     row_index = np.repeat(np.arange(len(frame)), len(columns))
     column_index = np.tile(np.arange(len(columns)), len(frame))
@@ -153,6 +148,27 @@ def reference_file_table(path: str | Path) -> pd.DataFrame:
     return tidy_frame(table.drop(columns="_line"), path)
 
 
+def _seed(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"column seed: not an integer: {short(text)}") from None
+
+
+def read_csv_text(path: Path) -> pd.DataFrame:
+    """A CSV file as text cells; an unreadable, empty, binary or malformed one is a one-line DataError."""
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise DataError("empty file: no header line", path) from None
+    except pd.errors.ParserError as error:
+        raise DataError(f"malformed CSV: {str(error).strip()[:160]}", path) from None
+    except UnicodeDecodeError as error:
+        raise DataError(f"not UTF-8 text (byte {error.start}): is it a CSV file?", path) from None
+    except (OSError, ValueError) as error:
+        raise DataError(f"cannot read: {str(error)[:160]}", path) from None
+
+
 def reference_table(path: str | Path) -> pd.DataFrame:
     """The tidy table of an authors' CSV file, or of every CSV in a directory."""
     path = Path(path)
@@ -163,8 +179,16 @@ def reference_table(path: str | Path) -> pd.DataFrame:
 
 
 def is_reference_csv(path: str | Path) -> bool:
-    with open(path, newline="", encoding="utf-8") as handle:
-        header = next(csv.reader(handle), [])
+    """Whether the header of CSV file ``path`` is an authors' one; an unreadable file is a DataError."""
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            header = next(csv.reader(handle), [])
+    except UnicodeDecodeError as error:
+        raise DataError(f"not UTF-8 text (byte {error.start}): is it a CSV file?", path) from None
+    except csv.Error as error:     # a field past csv's size limit, a NUL byte
+        raise DataError(f"malformed CSV: {str(error)[:160]}", path, 1) from None
+    except OSError as error:
+        raise DataError(f"cannot read: {error.strerror or type(error).__name__}", path) from None
     return is_reference_header(header)
 
 

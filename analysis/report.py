@@ -52,7 +52,7 @@ def html_report(findings: Findings, sources: list[str] | None = None,
                    f"seed: {options.seed}")
     warnings = "".join(f'<p class="warning">{html.escape(w)}</p>'
                        for w in (notes or []) + findings.warnings)
-    body = [f"<h1>AlignFreeze analysis</h1>",
+    body = ["<h1>AlignFreeze analysis</h1>",
             f"<p>Created {created}. Options: {html.escape(option_text)}.</p>",
             f"<p>Sources:</p><ul>{source_list}</ul>" if source_list else "",
             _issues_html(errored or [], missing or []), warnings]

@@ -19,7 +19,7 @@ import pandas as pd
 
 from analysis import reference, vocabulary
 from trainables.artifacts import atomic_write_text, write_atomically
-from trainables.errors import DataError, SpecError
+from trainables.errors import DataError, SpecError, short
 from trainables.languages import SOURCE_LANGUAGE
 from trainables.storage import location
 from trainables.tasks.registry import TASKS
@@ -122,13 +122,23 @@ def _as_bool(value: object) -> bool:
 
 
 def _numbers(frame: pd.DataFrame, column: str, source: object) -> pd.Series:
+    """The column as numbers; every cell must hold one (a seed: an integer), an empty one included.
+
+    An empty score is no measurement: left in, it would show as an empty
+    cell of the tables without a word, so it is refused with its line.
+    """
     numbers = pd.to_numeric(frame[column], errors="coerce")
-    bad = numbers.isna() & frame[column].notna() & (frame[column].astype(str).str.strip() != "")
+    empty = frame[column].isna() | (frame[column].astype(str).str.strip() == "")
+    if empty.any():
+        raise DataError(f"column {column}: empty (every row needs its {column})", source,
+                        _line_of(frame, empty))
+    bad = numbers.isna()
     if column == "seed":
-        bad |= numbers.isna() | (numbers.notna() & (numbers != numbers.round()))
+        bad |= ~numbers.abs().lt(2 ** 62) | (numbers != numbers.round())
     if bad.any():
         text = frame.loc[bad, column].iloc[0]
-        raise DataError(f"column {column}: not a number: {text!r}", source, _line_of(frame, bad))
+        kind = "an integer" if numbers[bad].notna().iloc[0] else "a number"   # 1.5, inf: numbers, not seeds
+        raise DataError(f"column {column}: not {kind}: {short(text)}", source, _line_of(frame, bad))
     return numbers
 
 
@@ -144,32 +154,38 @@ def _line_of(frame: pd.DataFrame, mask: pd.Series) -> int | None:
 def tidy_file_table(path: str | Path) -> pd.DataFrame:
     """A tidy table stored as CSV or Parquet."""
     path = Path(path)
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
+    if path.suffix.lower() in (".parquet", ".pq"):
+        try:
             frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-            frame["_line"] = range(2, len(frame) + 2)
-    except pd.errors.ParserError as error:
-        raise DataError(f"malformed CSV: {error}", path) from None
-    except (OSError, ValueError) as error:
-        raise DataError(f"cannot read: {error}", path) from None
+        except (OSError, ValueError) as error:    # pyarrow's ArrowInvalid is a ValueError
+            raise DataError(f"not a readable Parquet file ({str(error).strip()[:120]})", path) from None
+    else:
+        frame = reference.read_csv_text(path)
+        frame["_line"] = range(2, len(frame) + 2)
     if "source" not in frame.columns:
         frame["source"] = str(path)
     return tidy_frame(frame, path)
 
 
 def write_table(table: pd.DataFrame, path: str | Path) -> None:
-    """Write a tidy table as CSV, or Parquet when the name ends in .parquet."""
+    """Write a tidy table as CSV, or Parquet when the name ends in .parquet (whole, or not at all)."""
     path = Path(path)
     if path.suffix.lower() in (".parquet", ".pq"):
-        write_atomically(path, lambda temporary: table.to_parquet(temporary, index=False))
+        _written(path, lambda: write_atomically(path, lambda temporary: table.to_parquet(temporary, index=False)))
     else:
-        write_atomically(path, lambda temporary: table.to_csv(temporary, index=False))
+        _written(path, lambda: write_atomically(path, lambda temporary: table.to_csv(temporary, index=False)))
 
 
 def write_text(path: str | Path, text: str) -> None:
-    atomic_write_text(path, text)
+    _written(Path(path), lambda: atomic_write_text(path, text))
+
+
+def _written(path: Path, write) -> None:
+    """Run ``write`` (a temporary file renamed into place); a failure is one line, and leaves no file."""
+    try:
+        write()
+    except OSError as error:     # a read-only disk (root passes every access check), a full one
+        raise DataError(f"cannot be written ({error.strerror or type(error).__name__})", path) from None
 
 
 # ---------------------------------------------------------- run directories
@@ -212,9 +228,11 @@ def run_directory_results(directory: str | Path) -> LoadedResults:
     planned: dict[str, dict] = {}
     if (directory / "experiment.json").is_file():
         experiment = _read_json(directory / "experiment.json")
-        for trial in experiment.get("trials", []):
+        trials = experiment.get("trials", [])
+        for trial in trials if isinstance(trials, list) else []:
             if isinstance(trial, dict) and "trial_id" in trial:
-                planned[str(trial["trial_id"])] = trial.get("spec", {}) or {}
+                spec = trial.get("spec")
+                planned[str(trial["trial_id"])] = spec if isinstance(spec, dict) else {}
 
     records: list[dict] = []
     completed: set[str] = set()
@@ -227,7 +245,7 @@ def run_directory_results(directory: str | Path) -> LoadedResults:
             raise DataError(f"{error}; run the experiment again: alignfreeze run moves it aside "
                             "and reruns its trial") from None
         trial_id = str(result.get("trial_id", path.stem))
-        spec = result.get("spec") or planned.get(trial_id, {})
+        spec = _spec(result, path) or planned.get(trial_id, {})
         if result.get("status", "completed") != "completed":
             errored.append(TrialIssue(trial_id, "error", _describe(spec),
                                       str(result.get("error", f"status {result.get('status')}")),
@@ -240,7 +258,7 @@ def run_directory_results(directory: str | Path) -> LoadedResults:
         trial_id = str(error.get("trial_id", path.stem))
         if trial_id in completed:   # errored once, completed on resume
             continue
-        spec = error.get("spec") or planned.get(trial_id, {})
+        spec = _spec(error, path) or planned.get(trial_id, {})
         message = str(error.get("error", "")).strip().splitlines()
         errored.append(TrialIssue(trial_id, "error", _describe(spec),
                                   message[-1] if message else "", str(path)))
@@ -248,6 +266,13 @@ def run_directory_results(directory: str | Path) -> LoadedResults:
     missing = [TrialIssue(trial_id, "missing", _describe(spec), source=str(directory))
                for trial_id, spec in planned.items() if trial_id not in seen]
     return LoadedResults(tidy_frame(records, directory), errored, missing)
+
+
+def _spec(record: dict, path: Path) -> dict:
+    spec = record.get("spec") or {}
+    if not isinstance(spec, dict):
+        raise DataError("'spec' is not an object", path)
+    return spec
 
 
 def _result_records(result: dict, spec: dict, trial_id: str, path: Path) -> list[dict]:
@@ -269,12 +294,19 @@ def _result_records(result: dict, spec: dict, trial_id: str, path: Path) -> list
         "device": provenance.get("device", ""), "hostname": provenance.get("hostname", ""),
     }
     records = []
+    english = result.get("english") or {}
+    for language, scores in [*metrics.items(), ("english", english)]:
+        if not isinstance(scores, dict):
+            raise DataError(f"metrics of {short(language)} are not an object", path)
+        for metric, value in scores.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise DataError(f"metric {short(language)} {short(metric)}: not a number: {short(value)}", path)
     for language, scores in metrics.items():
-        for metric, value in (scores or {}).items():
+        for metric, value in scores.items():
             records.append({**common, "language": language, "is_target": True,
                             "metric": metric, "value": value})
     if SOURCE_LANGUAGE not in metrics:
-        for metric, value in (result.get("english") or {}).items():
+        for metric, value in english.items():
             records.append({**common, "language": SOURCE_LANGUAGE, "is_target": False,
                             "metric": metric, "value": value})
     return records

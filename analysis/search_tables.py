@@ -61,9 +61,16 @@ def search_summaries(directory: str | Path) -> list[dict[str, Any]]:
         return []
     summaries = []
     for path in sorted(folder.glob("*.json")):
-        summary = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(summary, dict) and "evaluated" in summary and all("validation" in row
-                                                                       for row in summary["evaluated"]):
+        try:        # a damaged summary is status's to name; the tables skip it
+            summary = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if (isinstance(summary, dict) and isinstance(summary.get("evaluated"), list)
+                and all(isinstance(row, dict) and "validation" in row for row in summary["evaluated"])):
+            try:
+                format_study(summary)
+            except (KeyError, TypeError, ValueError):
+                continue
             summaries.append(summary)
     return summaries
 

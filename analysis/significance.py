@@ -57,10 +57,6 @@ def benjamini_hochberg_adjusted(p_values) -> np.ndarray:
         scaled = p[order] * m / np.arange(1, m + 1)
         adjusted[order] = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
     return adjusted
-    order = valid[np.argsort(p[valid], kind="mergesort")]
-    scaled = p[order] * m / np.arange(1, m + 1)
-    adjusted[order] = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
-    return adjusted
 
 
 def adjusted_p_values(p_values, correction: str = "holm") -> np.ndarray:

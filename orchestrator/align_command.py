@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from trainables.errors import SpecError
+from trainables.errors import DataError, SpecError, short
 
 OUTPUT_FORMATS = ("jsonl", "pharaoh")
 COMMAND_ALIGNERS = ("dico", "eflomal", "simalign")
@@ -79,15 +79,32 @@ def _parallel_source(args: argparse.Namespace) -> Any:
 
 
 def _settings(items: Sequence[str]) -> dict[str, Any]:
-    import yaml
-
     settings = {}
     for item in items:
         key, equals, value = item.partition("=")
         if not equals or not key.strip():
-            raise SpecError(f"--setting expects KEY=VALUE, got {item!r}")
-        settings[key.strip()] = yaml.safe_load(value)
+            raise SpecError(f"--setting expects KEY=VALUE, got {short(item)}")
+        settings[key.strip()] = _scalar(key.strip(), value)
     return settings
+
+
+def _scalar(key: str, text: str) -> Any:
+    """A setting's value read as YAML reads a scalar (``true``, ``3``, ``0.2``, a word).
+
+    Every aligner setting is a single value: a list, a mapping or an alias
+    (what could expand to billions of values) is refused before it is built.
+    """
+    import yaml
+
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as error:
+        raise SpecError(f"--setting {short(key)}: not a value ({getattr(error, 'problem', None) or 'invalid YAML'})") from None
+    if node is None:
+        return None
+    if not isinstance(node, yaml.ScalarNode):
+        raise SpecError(f"--setting {short(key)}: expects one value (true, a number, a word), got {short(text)}")
+    return yaml.SafeLoader("").construct_object(node)
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -125,7 +142,11 @@ def run_align(args: argparse.Namespace) -> int:
     from trainables.realignment.muse import MUSE_SOURCE
     from trainables.realignment.parallel_data import load_parallel
 
+    from orchestrator.results import check_output_file
+
     _check(args)
+    if args.out is not None:      # refused before anything is aligned
+        check_output_file(args.out)
     settings = _settings(args.setting)
     source = _parallel_source(args)
     dictionary = None
@@ -141,10 +162,16 @@ def run_align(args: argparse.Namespace) -> int:
         encoder = load_encoder(args.model)
     request = AlignmentRequest(args.language, tokenized, dictionary_path=dictionary, settings=settings,
                                encoder=encoder, pretokenizer=args.pretokenizer)
-    links = alignment_links(args.aligner, request)
+    try:
+        links = alignment_links(args.aligner, request)
+    except UnicodeDecodeError as error:    # the dictionary: the one file an aligner reads here
+        raise DataError(f"not UTF-8 text ({error.reason})", dictionary) from None
     text = "".join(line + "\n" for line in output_lines(tokenized, links, args.format))
     if args.out is not None:
-        atomic_write_text(args.out, text)
+        try:
+            atomic_write_text(args.out, text)
+        except OSError as error:     # a read-only disk (root passes the access check), a full one
+            raise DataError(f"cannot be written ({error.strerror or type(error).__name__})", args.out) from None
     else:
         sys.stdout.write(text)
     print(f"alignfreeze align: {len(tokenized)} sentence pairs, {sum(1 for pair in links if pair)} with links, "

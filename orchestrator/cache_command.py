@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import time
 from typing import Any
@@ -61,6 +62,8 @@ def run_cache(args: argparse.Namespace) -> int:
     from trainables.realignment.realigned_cache import RealignedCache
 
     cache = RealignedCache(args.cache)
+    if cache.local and os.path.exists(cache.root) and not os.path.isdir(cache.root):
+        raise SpecError(f"cache location {cache.location} is a file, not a directory")
     if args.cache_action == "prune":
         cache.check_writable()
     try:

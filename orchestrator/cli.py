@@ -11,6 +11,7 @@
     alignfreeze score TASK FILE...
     alignfreeze plan EXPERIMENT.yaml [--throughput FILE] [--steps N] [--json]
     alignfreeze cache list|prune [--older-than D]
+    alignfreeze keys
 
 A user error (bad spec, bad data file) is one line on stderr and exit
 status 2, raised before any trial starts where it can be known then.
@@ -42,6 +43,8 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="address of an existing Ray cluster (default: start one locally)")
     parser.add_argument("--dry-run", action="store_true", help="validate and list the trials, run nothing")
     parser.add_argument("--verbose", type=int, default=0, choices=(0, 1, 2), help="Ray Tune verbosity")
+    parser.add_argument("--yes", action="store_true",
+                        help=f"run a grid of more than {LARGE_GRID} trials (look at alignfreeze plan first)")
 
 
 def _load(args: argparse.Namespace, experiment_path: Path, search: bool):
@@ -67,9 +70,14 @@ def _load(args: argparse.Namespace, experiment_path: Path, search: bool):
             raise SpecError(f"--trials must be at least 1, got {args.trials}")
         experiment.search = dataclasses.replace(experiment.search, trials=args.trials)
     output = requested or Path("runs") / experiment.name
+    from orchestrator.results import check_output_location
+
+    check_output_location(output, search=search)     # writes nothing: also for --dry-run
     if search and isinstance(output, RemotePath):
         raise SpecError(f"--output {output}: alignfreeze search needs a local results directory "
                         f"(its Optuna studies are SQLite there); alignfreeze run takes storage URIs")
+    if not args.dry_run:
+        _confirm_size(experiment, experiment_path, getattr(args, "yes", True))
     if search:
         settings = experiment.search
         print(f"experiment {experiment.name}: depth search, {len(experiment.candidates)} study(ies), "
@@ -81,6 +89,22 @@ def _load(args: argparse.Namespace, experiment_path: Path, search: bool):
     if args.dry_run:
         _dry_run(experiment)
     return experiment, output
+
+
+LARGE_GRID = 2000      # trials: above it a run asks for --yes (the paper's grid is 240)
+
+
+def _confirm_size(experiment, experiment_path: Path, yes: bool) -> None:
+    """A grid far beyond the paper's (a typo in seeds or strategies multiplies it) runs only
+    with --yes, after its bill has been seen."""
+    if experiment.search is None:
+        trials = len(experiment.trials)
+    else:   # the baselines, then every study's settings, each once per seed
+        seeds = max((len(specs) for by in experiment.candidates.values() for specs in by.values()), default=0)
+        trials = len(experiment.trials) + len(experiment.candidates) * experiment.search.trials * seeds
+    if trials > LARGE_GRID and not yes:
+        raise SpecError(f"{experiment_path}: {trials} trials, more than {LARGE_GRID}: look at its cost with "
+                        f"alignfreeze plan {experiment_path}, then run it again with --yes")
 
 
 def _dry_run(experiment) -> None:
@@ -238,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_plan_arguments(commands.add_parser(
         "plan", help="what a grid will cost before it runs: trials, realignments, steps, device-hours, disk"))
     add_cache_arguments(commands.add_parser("cache", help="list or prune the cache of realigned encoders"))
+    commands.add_parser("keys", help="every key of an experiment file: what it takes, its default, what it does")
     return parser
 
 
@@ -282,6 +307,11 @@ def main(argv: list[str] | None = None) -> int:
             from orchestrator.plan_command import run_plan
 
             return run_plan(args)
+        if args.command == "keys":
+            from orchestrator.experiment_schema import key_reference
+
+            print(key_reference(), end="")
+            return 0
         if args.command == "cache":
             from orchestrator.cache_command import run_cache
 

@@ -3,7 +3,9 @@
 ``alignfreeze run FILE --dry-run`` prints this plan after validating the
 grid, so that a researcher sees before a week-long run which Hub datasets
 (and MUSE dictionaries) the nodes will download and which local files it
-reads. Nothing here touches the network or reads a data file.
+reads. Nothing here touches the network or reads a data file. A pharaoh
+alignment file's line says on how many pairs preflight checked its links
+(``corpus.PHARAOH_CHECKED_PAIRS``; every line is parsed and counted).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ def _task_hub(task: str, source: str, language: str, split: str) -> tuple[str, s
 
 def data_plan(trials: list[TrialSpec]) -> DataPlan:
     """Every distinct Hub dataset and local file the trials read, in first-use order."""
+    from trainables.realignment.corpus import PHARAOH_CHECKED_PAIRS
     from trainables.realignment.muse import muse_url
     from trainables.realignment.parallel_data import opus100_dataset
 
@@ -82,7 +85,9 @@ def data_plan(trials: list[TrialSpec]) -> DataPlan:
                 need(realignment["dictionaries"][language], f"dictionary ({language})",
                      lambda source, language=language: (muse_url(language), None, "-"))
             if spec.aligner == "pharaoh":
-                need(realignment["alignments"][language], f"alignments ({language})", None)
+                # preflight checks the links of a bounded prefix (corpus.PHARAOH_CHECKED_PAIRS): say so
+                need(realignment["alignments"][language],
+                     f"alignments ({language}; links checked on the first {PHARAOH_CHECKED_PAIRS:,} pairs)", None)
     return DataPlan([FetchNeed(*key, _summary(uses)) for key, uses in hub.items()],
                     [LocalNeed(path, _summary(uses)) for path, uses in local.items()])
 

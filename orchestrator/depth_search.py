@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 from orchestrator import results as results_dir
 from orchestrator.experiment import Experiment
-from orchestrator.runner import TrialSession
+from orchestrator.runner import TrialSession, prepare_output
 from analysis.search_tables import format_study
 from orchestrator.search_settings import check_objective
 from orchestrator.search_study import Setting, StudyRun, study_name
@@ -141,7 +141,7 @@ def run_depth_search(experiment: Experiment, output: Path, address: str | None =
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     log = log or (lambda line: print(f"[alignfreeze] {line}", file=sys.stderr, flush=True))
     output = output.resolve()
-    output.mkdir(parents=True, exist_ok=True)
+    prepare_output(output, search=True)        # a damaged or foreign results directory: one line
     storage = experiment.search.storage or default_storage(output)
     with session_factory(output, experiment.ray, experiment.resources, address, verbose,
                          checkpoint=experiment.checkpoint) as session:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator.experiment_schema import DATA, TOP
 from orchestrator.grid import GridAxes, TaskSettings, expand_grid
 from orchestrator.preflight import preflight_data
 from orchestrator.ray_settings import parse_ray, parse_resources
@@ -32,11 +33,10 @@ from trainables.errors import SpecError, unknown_name
 from trainables.languages import SOURCE_LANGUAGE, check_language
 from trainables.realignment.muse import MUSE_SOURCE
 from trainables.tasks.registry import TASKS, get_task
-from trainables.trial_spec import BASELINE, FINETUNE_KEYS, REALIGN_KEYS, TrialSpec
+from trainables.settings_schema import (FINETUNE, REALIGNMENT, REALIGNMENT_STRUCTURE, SEED, check_aligner_settings,
+                                        check_section)
+from trainables.trial_spec import BASELINE, TrialSpec
 
-TOP_LEVEL_KEYS = ("name", "description", "models", "tasks", "strategies", "aligners", "schedules", "seeds",
-                  "freeze_embeddings", "languages", "data", "realignment", "finetune", "resources",
-                  "device", "precision", "compile", "ray", "search", "cache", "checkpoint")
 
 
 StudyKey = tuple[str, str, str, str]     # (model, task, aligner, schedule)
@@ -90,44 +90,51 @@ def _check_keys(mapping: Any, allowed: tuple[str, ...] | set[str], where: str) -
 def load_experiment_file(path: str | Path) -> Experiment:
     path = Path(path)
     raw = load_yaml_file(path, "experiment file")    # size, alias, duplicate-key and encoding limits
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: an experiment file is a mapping of keys (models, tasks, seeds, ...), "
+                        f"got {'an empty file' if raw is None else type(raw).__name__}")
     return experiment_from_dict(raw, base=path.resolve().parent, source=str(path))
 
 
-def _per_task(value: Any, task: str, keys: tuple[str, ...], where: str) -> dict[str, Any]:
-    """Settings common to all tasks, overridden by a sub-mapping named after the task."""
-    value = dict(value or {})
+def _finetune(value: Any, task: str) -> dict[str, Any]:
+    """Fine-tuning settings common to all tasks, overridden by a sub-mapping named after the task."""
+    value = dict(check_section(value, FINETUNE, "finetune", extra_keys=TASKS))
     common = {k: v for k, v in value.items() if k not in TASKS}
-    override = value.get(task) or {}
-    _check_keys(common, keys, where)
-    _check_keys(override, keys, f"{where}.{task}")
+    override = check_section(value.get(task), FINETUNE, f"finetune.{task}")
     return {**common, **override}
 
 
 def experiment_from_dict(raw: Any, base: Path | None = None, source: str | None = None) -> Experiment:
     resolve = _Resolver(base or Path.cwd())
-    raw = _check_keys(raw, TOP_LEVEL_KEYS, "experiment")
+    if not isinstance(raw, dict):
+        raise SpecError(f"experiment must be a mapping, got {type(raw).__name__}")
+    check_section(raw, TOP, "")       # keys, and the values of the scalar settings
     name = _experiment_name(raw.get("name"), Path(source).stem if source else "experiment")
-    models = [str(m) for m in _as_list(raw.get("models"), "models")]
-    tasks = [get_task(str(t)).name for t in _as_list(raw.get("tasks"), "tasks")]
+    models = _names(raw.get("models"), "models")
+    tasks = [get_task(t).name for t in _names(raw.get("tasks"), "tasks")]
     search = parse_search(raw["search"]) if "search" in raw else None
     if search is not None and "strategies" in raw:
         raise SpecError("experiment: 'strategies' and 'search' exclude each other "
                         "(a depth search chooses the strategies)")
-    strategies = [str(s) for s in _as_list(raw.get("strategies", [BASELINE]), "strategies")]
-    aligners = [str(a) for a in _as_list(raw.get("aligners", ["dico"]), "aligners")]
-    schedules = [str(s) for s in _as_list(raw.get("schedules", ["before"]), "schedules")]
+    strategies = _names(raw.get("strategies", [BASELINE]), "strategies")
+    aligners = _names(raw.get("aligners", ["dico"]), "aligners")
+    schedules = _names(raw.get("schedules", ["before"]), "schedules")
     seeds = _as_list(raw.get("seeds"), "seeds")
     for seed in seeds:
-        if not isinstance(seed, int) or isinstance(seed, bool):
-            raise SpecError(f"experiment: seeds must be integers, got {short(seed)}")
+        SEED.check(seed, "seeds")
     resources = parse_resources(raw.get("resources"), models, tasks)
     ray = parse_ray(raw.get("ray"))
     checkpoint = parse_checkpoint_policy(raw.get("checkpoint"))
     data = _check_keys(raw.get("data") or {}, tuple(TASKS), "data")
-    realignment_raw = _check_keys(raw.get("realignment") or {},
-                                  (*REALIGN_KEYS, "languages", "parallel", "dictionaries", "alignments",
-                                   "aligner_settings"), "realignment")
+    realignment_raw = check_section(raw.get("realignment"), REALIGNMENT, "realignment",
+                                    extra_keys=REALIGNMENT_STRUCTURE)
     realigns = search is not None or any(s != BASELINE for s in strategies)
+    if realigns:      # every key must be a setting of one of the grid's aligners
+        from trainables.realignment.aligners import check_aligner
+
+        for aligner in aligners:
+            check_aligner(aligner)
+        check_aligner_settings(realignment_raw.get("aligner_settings"), aligners, "realignment.aligner_settings")
     realignment = _realignment(realignment_raw, resolve) if realigns else {}
 
     from trainables.models import model_num_blocks
@@ -147,10 +154,10 @@ def experiment_from_dict(raw: Any, base: Path | None = None, source: str | None 
                                get_task(task).metrics)
         targets = _targets(raw.get("languages"), task)
         per_task[task] = TaskSettings(targets, _task_data(task, data.get(task), resolve, targets),
-                                      _per_task(raw.get("finetune"), task, FINETUNE_KEYS, "finetune"))
-    common = {"freeze_embeddings": _switch(raw.get("freeze_embeddings", False), "freeze_embeddings"),
-              "device": str(raw.get("device", "auto")), "precision": str(raw.get("precision", "fp32")),
-              "compile": _compile_switch(raw.get("compile", False)),
+                                      _finetune(raw.get("finetune"), task))
+    common = {"freeze_embeddings": raw.get("freeze_embeddings", False),
+              "device": raw.get("device", "auto"), "precision": raw.get("precision", "fp32"),
+              "compile": raw.get("compile", False),
               "cache": _cache_location(raw.get("cache"), base or Path.cwd())}
     axes = GridAxes(models, per_task, per_model, aligners, schedules, seeds, realignment, common)
     trials = [resources.apply(t) for t in expand_grid(axes, blocks)]
@@ -209,16 +216,14 @@ def _cache_location(value: Any, base: Path) -> str | None:
     return str(path if path.is_absolute() else (base / path).resolve())
 
 
-def _compile_switch(value: Any) -> bool:
-    """``compile``: true or false (torch.compile the task model; trainables.device_settings)."""
-    return _switch(value, "compile")
-
-
-def _switch(value: Any, key: str) -> bool:
-    """A YAML boolean, never coerced: ``"false"`` (quoted) would be true to ``bool()``."""
-    if not isinstance(value, bool):
-        raise SpecError(f"experiment: {key} must be true or false, got {short(value)}")
-    return value
+def _names(value: Any, key: str) -> list[str]:
+    """A list of names (models, tasks, strategies, ...) as written: a number is not a name."""
+    names = _as_list(value, key)
+    for name in names:
+        if not isinstance(name, str) or not name.strip():
+            raise SpecError(f"{key}: a name must be a non-empty string, got {short(name)}"
+                            + (" (quote it)" if isinstance(name, (bool, int, float)) else ""))
+    return names
 
 
 def _experiment_name(value: Any, default: str) -> str:
@@ -273,7 +278,7 @@ def _targets(languages: Any, task: str) -> tuple[str, ...]:
 
 
 def _task_data(task: str, raw: Any, resolve: _Resolver, targets: tuple[str, ...]) -> dict[str, Any]:
-    raw = _check_keys(raw or {}, ("train", "eval", "validation"), f"data.{task}")
+    raw = _check_keys(raw or {}, tuple(DATA), f"data.{task}")
     default = "hub" if task != "pos" else None   # UD has no canonical Hub copy
     train = raw.get("train", default)
     if train is None:
@@ -323,7 +328,8 @@ def _realignment(raw: dict[str, Any], resolve: _Resolver) -> dict[str, Any]:
         location = resolve(parallel)
         result["parallel"] = {language: location for language in languages}
     else:
-        result["parallel"] = resolve.tree(_check_language_keys(parallel, "realignment.parallel"))
+        result["parallel"] = {language: _parallel_entry(entry, f"realignment.parallel.{language}", resolve)
+                              for language, entry in _check_language_keys(parallel, "realignment.parallel").items()}
     dictionaries = raw.get("dictionaries")
     if dictionaries == MUSE_SOURCE:        # MUSE's en-xx dictionary of every language, fetched
         result["dictionaries"] = {language: MUSE_SOURCE for language in languages}
@@ -334,6 +340,22 @@ def _realignment(raw: dict[str, Any], resolve: _Resolver) -> dict[str, Any]:
     if "alignments" in raw:
         result["alignments"] = resolve.tree(_check_language_keys(raw["alignments"], "realignment.alignments"))
     return result
+
+
+def _parallel_entry(entry: Any, where: str, resolve: _Resolver) -> Any:
+    """One language's parallel data: a location (hub, a TSV file, a directory) or
+    ``{source: FILE, target: FILE}``, line-aligned files."""
+    if isinstance(entry, str):
+        return resolve(entry)
+    if isinstance(entry, dict):
+        for key in entry:
+            if key not in ("source", "target"):
+                raise unknown_name(f"key in {where}", key, ("source", "target"))
+        missing = [key for key in ("source", "target") if not isinstance(entry.get(key), str)]
+        if not missing:
+            return {key: resolve(entry[key]) for key in ("source", "target")}
+    raise SpecError(f"{where} must be a location (hub, a TSV file) or {{source: FILE, target: FILE}}, "
+                    f"got {short(entry)}")
 
 
 def _check_language_keys(mapping: Any, where: str) -> dict[str, Any]:

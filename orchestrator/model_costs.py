@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainables.errors import DataError, SpecError
+from trainables.errors import DataError, SpecError, short
 
 SUSTAINED_FLOPS = 8e12     # fp32, about 40% of an A100's peak: see the module's docstring
 SEQUENCE_LENGTH = 96       # the paper's fine-tuning and realignment length
@@ -109,38 +109,44 @@ def model_shape(name: str) -> ModelShape:
 
 def load_throughput_file(path: str | Path) -> dict[str, Throughput]:
     """Measured throughput per model from a JSON or YAML file; a bad file is a one-line DataError."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError("throughput file not found", path)
-    import yaml
+    from orchestrator.safe_yaml import MAX_FILE_BYTES, load_yaml_file
 
-    try:
-        text = path.read_text(encoding="utf-8")
-        raw: Any = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except UnicodeDecodeError:
-        raise DataError("not a UTF-8 text file", path) from None
-    except json.JSONDecodeError as error:
-        raise DataError(f"invalid JSON: {error.msg}", path, error.lineno) from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise DataError(f"invalid YAML: {problem}", path, mark.line + 1 if mark is not None else None) from None
+    path = Path(path)
+    if path.suffix.lower() != ".json":
+        raw: Any = load_yaml_file(path, "throughput file")   # size, alias and duplicate-key caps
+    else:
+        if not path.is_file():
+            raise DataError("throughput file not found", path)
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise DataError(f"throughput file is {path.stat().st_size:,} bytes; the limit is {MAX_FILE_BYTES:,}", path)
+        try:
+            raw = json.loads(path.read_bytes().decode("utf-8-sig"), parse_constant=_no_constant)
+        except UnicodeDecodeError:
+            raise DataError("not a UTF-8 text file", path) from None
+        except json.JSONDecodeError as error:
+            raise DataError(f"invalid JSON: {error.msg}", path, error.lineno) from None
+        except (ValueError, RecursionError) as error:
+            raise DataError(f"invalid JSON: {str(error)[:80] or 'nested too deep'}", path) from None
     if not isinstance(raw, dict) or not raw:
         raise DataError("expected a mapping of model -> {finetune_seq_per_s, realign_pairs_per_s}", path)
     figures = {}
     for model, values in raw.items():
         if not isinstance(values, dict):
-            raise DataError(f"model {model!r}: expected a mapping with {' and '.join(THROUGHPUT_KEYS)}", path)
-        unknown = sorted(set(values) - set(THROUGHPUT_KEYS))
+            raise DataError(f"model {short(model)}: expected a mapping with {' and '.join(THROUGHPUT_KEYS)}", path)
+        unknown = sorted(map(str, set(values) - set(THROUGHPUT_KEYS)))
         if unknown:
-            raise DataError(f"model {model!r}: unknown key {unknown[0]!r} (expected "
+            raise DataError(f"model {short(model)}: unknown key {short(unknown[0])} (expected "
                             f"{' and '.join(THROUGHPUT_KEYS)})", path)
         for key in THROUGHPUT_KEYS:
             value = values.get(key)
             if value is None:
-                raise DataError(f"model {model!r}: {key} is missing", path)
+                raise DataError(f"model {short(model)}: {key} is missing", path)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-                raise DataError(f"model {model!r}: {key} must be a positive number, got {value!r}", path)
+                raise DataError(f"model {short(model)}: {key} must be a positive number, got {short(value)}", path)
         figures[str(model)] = Throughput(float(values["finetune_seq_per_s"]),
                                          float(values["realign_pairs_per_s"]), f"measured ({path.name})")
     return figures
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")

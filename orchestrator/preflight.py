@@ -1,18 +1,25 @@
 """Data preflight: read every distinct local data file of a grid once, before any trial starts.
 
 A malformed or mismatched file fails here with file and line. Task files
-(UD, WikiANN, XNLI, SQuAD/XQuAD) are parsed in full through the task's
-own reader, up to the trial's ``max_*_examples`` (what a trial reads);
-dictionaries and pharaoh files are parsed in full; parallel files, which
-can be large (OPUS-100: 1M lines), are only counted (line-aligned pairs)
-or split on tabs (TSV), streaming; an empty one is refused, and so is a
-language none of whose first 10,000 sentence pairs gets a word link from
-a local dictionary or alignment file (``corpus.check_word_links``). A
-tagged (PoS, NER) file with no annotated word in what a trial reads is
-refused: it would train on nothing, or score NaN. Hub
-sources are not touched (no network here). Validation examples that are
-also test examples of the same language are warned about (held-out data
-that is not held out).
+(UD, WikiANN, XNLI, SQuAD/XQuAD; train, test and validation) are parsed
+in full through the task's own reader, up to the trial's
+``max_*_examples`` (what a trial reads); dictionaries are parsed in full;
+parallel files, which can be large (OPUS-100: 1M lines), are only counted
+(line-aligned pairs) or split on tabs (TSV), streaming; an empty one is
+refused, and so is a language none of whose first 10,000 sentence pairs
+gets a word link from a local dictionary or alignment file
+(``corpus.check_word_links``). A pharaoh alignment file is held against
+the corpus each trial pairs it with (``corpus.check_alignment_file``):
+its lines counted and parsed in full, one line for every sentence pair
+the trial reads, and the links of its first ``PHARAOH_CHECKED_PAIRS``
+(20,000) pairs inside their words under the trial's ``pretokenizer``;
+later links are checked by the trial as it reads them. A tagged (PoS,
+NER) file with no annotated word in what a trial reads is refused: it
+would train on nothing, or score NaN. Hub sources are not touched (no
+network here). Validation examples that are also test examples of the
+same language are warned about (held-out data that is not held out).
+Model folders are checked where their config is first read
+(``trainables.model_folders``, from ``models.model_num_blocks``).
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from typing import Any
 from trainables.artifacts import canonical_json
 from trainables.errors import DataError
 from trainables.languages import SOURCE_LANGUAGE
-from trainables.realignment.corpus import check_word_links
+from trainables.realignment.corpus import check_alignment_file, check_word_links
 from trainables.realignment.muse import MUSE_SOURCE
 from trainables.realignment.pretokenization import DEFAULT_PRETOKENIZER
 from trainables.realignment.stream import LOOKAHEAD_PAIRS
@@ -42,12 +49,14 @@ def is_local(location: Any) -> bool:
 
 def preflight_data(trials: list[TrialSpec]) -> None:
     """Raise a one-line DataError for the first unreadable local data file of ``trials``."""
-    from trainables.realignment.word_pairs import load_muse_dictionary, read_pharaoh
+    from trainables.realignment.word_pairs import load_muse_dictionary
 
     task_reads: dict[tuple[str, str, str, str], int | None] = {}
     parallel: dict[Any, int | None] = {}
     dictionaries: set[str] = set()
-    alignments: set[str] = set()
+    # pharaoh files, by their pairing (language, corpus, file, pretokenizer): the most pairs a trial reads
+    alignments: dict[str, int | None] = {}
+    pairings: dict[str, tuple[str, Any, str, str]] = {}
     linkable: dict[str, tuple[str, Any, str, dict[str, Any]]] = {}   # checked last: the files are well formed
     for spec in trials:
         sources = [(SOURCE_LANGUAGE, "train", spec.data["train"], spec.finetune.get("max_train_examples"))]
@@ -70,7 +79,11 @@ def preflight_data(trials: list[TrialSpec]) -> None:
             if spec.aligner == "dico" and is_local(realignment["dictionaries"][language]):
                 dictionaries.add(realignment["dictionaries"][language])
             if spec.aligner == "pharaoh":
-                alignments.add(realignment["alignments"][language])
+                pairing = (language, source, realignment["alignments"][language],
+                           realignment.get("pretokenizer", DEFAULT_PRETOKENIZER))
+                key = canonical_json(list(pairing))
+                pairings[key] = pairing
+                alignments[key] = _widest(alignments, key, realignment.get("max_pairs"))
             options = _link_options(spec, language)
             if options is not None:
                 linkable.setdefault(canonical_json([language, source, spec.aligner, options]),
@@ -97,8 +110,13 @@ def preflight_data(trials: list[TrialSpec]) -> None:
             _utf8(lambda: _check_tsv(key, limit), key)
     for path in sorted(dictionaries):
         _utf8(lambda: load_muse_dictionary(path), path)
-    for path in sorted(alignments):
-        _utf8(lambda: read_pharaoh(path), path)
+    for key, limit in alignments.items():
+        language, source, path, pretokenizer = pairings[key]
+        if isinstance(source, dict) or is_local(source):
+            _utf8(lambda: check_alignment_file(language, source, path, max_pairs=limit,
+                                               pretokenizer=pretokenizer), path)
+        else:    # a corpus from the Hub: the file alone
+            _utf8(lambda: _parse_alignment_file(path), path)
     for language, source, aligner, options in linkable.values():
         check_word_links(language, source, aligner, LOOKAHEAD_PAIRS, **options)
 
@@ -194,3 +212,13 @@ def _check_tsv(path: str, limit: int | None) -> None:
                 return
     if not pairs:
         raise DataError("no sentence pair (english<TAB>translation line) in parallel file", path)
+
+
+def _parse_alignment_file(path: str) -> None:
+    from trainables.realignment.word_pairs import parse_pharaoh_line
+
+    if not Path(path).is_file():
+        raise DataError("alignment file not found", path)
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            parse_pharaoh_line(line, path, number)

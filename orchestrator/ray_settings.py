@@ -28,14 +28,17 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.experiment_schema import RAY, RESOURCE
+from orchestrator.experiment_schema import RESOURCE_SECTIONS as RESOURCE_SECTION_SCHEMA
 from trainables.errors import SpecError, unknown_name
+from trainables.settings_schema import check_section
 from trainables.trial_spec import TrialSpec
 
-RESOURCE_KEYS = ("cpus", "gpus")
-RESOURCE_SECTIONS = ("default", "models", "tasks")
+RESOURCE_KEYS = tuple(RESOURCE)
+RESOURCE_SECTIONS = tuple(RESOURCE_SECTION_SCHEMA)
 BUILT_IN_RESOURCES: dict[str, float] = {"cpus": 1, "gpus": 0.0}
 
-RAY_KEYS = ("address", "max_concurrent_trials", "reuse_actors", "max_failures", "num_cpus", "num_gpus")
+RAY_KEYS = tuple(RAY)
 # max_failures: Tune restarts a failed trial (a lost node, a crashed worker) up to this many
 # times, from the trial's latest checkpoint.
 RAY_DEFAULTS: dict[str, Any] = {"reuse_actors": True, "max_failures": 2}
@@ -59,14 +62,6 @@ class ResourcePlan:
         return dataclasses.replace(spec, cpus=cpus, gpus=gpus)
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _mapping(value: Any, where: str) -> dict[str, Any]:
     if value is None:
         return {}
@@ -77,15 +72,7 @@ def _mapping(value: Any, where: str) -> dict[str, Any]:
 
 def _request(value: Any, where: str) -> dict[str, float]:
     """One ``{cpus, gpus}`` mapping (either key may be left out)."""
-    value = _mapping(value, where)
-    for key in value:
-        if key not in RESOURCE_KEYS:
-            raise unknown_name(f"key in {where}", key, RESOURCE_KEYS)
-    if "cpus" in value and not (_is_int(value["cpus"]) and value["cpus"] >= 1):
-        raise SpecError(f"{where}.cpus must be an integer >= 1, got {value['cpus']!r}")
-    if "gpus" in value and not (_is_number(value["gpus"]) and value["gpus"] >= 0):
-        raise SpecError(f"{where}.gpus must be a number >= 0 (fractions share a GPU), got {value['gpus']!r}")
-    return dict(value)
+    return dict(check_section(_mapping(value, where), RESOURCE, where))
 
 
 def _named_requests(value: Any, kind: str, known: list[str]) -> dict[str, dict[str, float]]:
@@ -117,21 +104,6 @@ def parse_resources(raw: Any, models: list[str], tasks: list[str]) -> ResourcePl
 
 def parse_ray(raw: Any) -> dict[str, Any]:
     """The ``ray`` section with its defaults filled in; a wrong type or range is one line."""
-    raw = _mapping(raw, "ray")
-    for key in raw:
-        if key not in RAY_KEYS:
-            raise unknown_name("key in ray", key, RAY_KEYS)
-    checks = {
-        "address": (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty string (auto, HOST:PORT)"),
-        "max_concurrent_trials": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-        "reuse_actors": (lambda v: isinstance(v, bool), "true or false"),
-        "max_failures": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-        # only for the Ray instance started here (without an address); Ray counts whole CPUs
-        "num_cpus": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-        "num_gpus": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-    }
-    for key, value in raw.items():
-        accepts, expected = checks[key]
-        if not accepts(value):
-            raise SpecError(f"ray.{key} must be {expected}, got {value!r}")
-    return {**RAY_DEFAULTS, **raw}
+    raw = check_section(_mapping(raw, "ray"), RAY, "ray")
+    # null is "as many as fit": the same as leaving the key out
+    return {**RAY_DEFAULTS, **{k: v for k, v in raw.items() if v is not None}}

@@ -22,14 +22,16 @@ layout back.
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from trainables.artifacts import non_finite, not_finite_text
-from trainables.errors import DataError, SpecError
-from trainables.storage import move, write_json
+from trainables.errors import DataError, SpecError, short
+from trainables.storage import RemotePath, move, write_json
 from trainables.trial_spec import IDENTITY_FORMAT
 
 MANIFEST = "experiment.json"
@@ -114,7 +116,115 @@ def retired_ids(directory: Path) -> list[str]:
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
-    return json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+    """``DIR/experiment.json``, checked: an object whose ``trials`` are objects with a plain ``trial_id``.
+
+    Anything else (not JSON, truncated, a list, a trial without an id or
+    with an id that is a path) is a one-line DataError naming the file:
+    no reader ever walks a damaged manifest.
+    """
+    path = directory / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
+    except OSError as error:
+        raise DataError(f"cannot read the manifest ({error.strerror or type(error).__name__})", path) from None
+    except json.JSONDecodeError as error:
+        raise DataError(f"damaged manifest: not valid JSON ({error.msg})", path, error.lineno) from None
+    except (UnicodeDecodeError, ValueError) as error:
+        raise DataError(f"damaged manifest: not valid JSON ({str(error)[:80]})", path) from None
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise DataError(f"damaged manifest: {problem}; move it away or use another results directory", path)
+    return manifest
+
+
+def _manifest_problem(manifest: Any) -> str | None:
+    """What is wrong with the shape of a manifest (None: nothing)."""
+    if not isinstance(manifest, dict):
+        return f"a JSON {type(manifest).__name__}, not an object"
+    trials = manifest.get("trials", [])
+    if not isinstance(trials, list):
+        return "'trials' is not a list"
+    for number, trial in enumerate(trials, 1):
+        if not isinstance(trial, dict):
+            return f"trial {number} is not an object"
+        trial_id = trial.get("trial_id")
+        if not isinstance(trial_id, str) or not trial_id:
+            return f"trial {number} has no trial_id"
+        if not _PLAIN_ID.fullmatch(trial_id):
+            return f"trial {number} has trial_id {short(trial_id)}, not a plain file name"
+        if not isinstance(trial.get("spec", {}), dict):
+            return f"trial {number} ({trial_id}): 'spec' is not an object"
+    if "search" in manifest and not isinstance(manifest["search"], dict):
+        return "'search' is not an object"
+    return None
+
+
+# what a trial ID is made of (``TrialSpec.trial_id``): it names files under results/ and errors/
+_PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+=-]{0,254}")
+
+
+# ---------------------------------------------------------- where output may go
+def check_output_location(output: "Path | RemotePath", search: bool | None = None) -> None:
+    """Refuse a results directory that ``run`` / ``search`` could not use, writing nothing.
+
+    Called before Ray starts (and by ``--dry-run``): ``output`` must be a
+    directory, or creatable under a directory, that this process may write;
+    its subfolders must be folders; an ``experiment.json`` already there
+    must be a readable manifest (``read_manifest``), of a depth search when
+    ``search`` is True, of a grid when False (None: either). One-line
+    SpecError or DataError naming the culprit. A storage URI is left to its
+    file system.
+    """
+    if isinstance(output, RemotePath):
+        return
+    output = Path(output)
+    try:
+        if output.exists() and not output.is_dir():
+            raise SpecError(f"--output {output}: is a file, not a results directory")
+        _check_creatable(output, "--output")
+        if not output.is_dir():
+            return
+        for folder in (RESULTS, ERRORS, RETIRED, RAY_STORAGE):
+            if (output / folder).exists() and not (output / folder).is_dir():
+                raise DataError(f"is a file where the results directory keeps its {folder}/ folder", output / folder)
+        if (output / MANIFEST).exists() or (output / MANIFEST).is_symlink():
+            holds_search = "search" in read_manifest(output)
+            if search is not None and holds_search != search:
+                held, command = ("a depth search", "search") if holds_search else ("a grid", "run")
+                raise SpecError(f"--output {output}: holds {held} (alignfreeze {command}): use another --output")
+    except OSError as error:     # a loop of links, a name too long, a path the system refuses
+        raise SpecError(f"--output {output}: cannot be used ({error.strerror or type(error).__name__})") from None
+
+
+def check_output_file(path: str | Path, option: str = "--out") -> Path:
+    """Refuse a file a command could not write (a directory, under a file, not writable), writing nothing."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            raise SpecError(f"{option} {path}: is a directory, not a file")
+        _check_creatable(path, option)
+    except OSError as error:
+        raise SpecError(f"{option} {path}: cannot be written ({error.strerror or type(error).__name__})") from None
+    return path
+
+
+def _check_creatable(path: Path, option: str) -> None:
+    """``path`` exists writable, or its nearest existing ancestor is a writable directory.
+
+    ``os.access`` answers for this process's user: root may write almost
+    anywhere, so for root only a write finds a read-only file system.
+    """
+    if path.is_symlink() and not path.exists():
+        raise SpecError(f"{option} {path}: is a link to nothing")
+    target = path
+    if not path.exists():
+        target = path.parent
+        while not target.exists() and target != target.parent:
+            target = target.parent
+        if not target.is_dir():
+            raise SpecError(f"{option} {path}: {target} is a file, not a directory")
+    if not os.access(target, os.W_OK) or (target.is_dir() and not os.access(target, os.X_OK)):
+        raise SpecError(f"{option} {path}: {target} is not writable")
 
 
 def extend_manifest(directory: Path, trials: list[Any]) -> None:

@@ -20,6 +20,7 @@ from orchestrator.driver_lock import DriverLock
 from orchestrator.experiment import Experiment
 from orchestrator.running import RunningTrials
 from trainables.checkpoint_policy import CheckpointPolicy
+from trainables.errors import SpecError
 from trainables.trial_spec import TrialSpec
 
 
@@ -180,7 +181,7 @@ def run_experiment(experiment: Experiment, output: Path, address: str | None = N
                    verbose: int = 1) -> dict[str, Any]:
     """Run every trial of ``experiment`` that has no result under ``output`` yet."""
     output = output.resolve()
-    output.mkdir(parents=True, exist_ok=True)
+    prepare_output(output, search=False)
     with TrialSession(output, experiment.ray, experiment.resources, address, verbose,
                       checkpoint=experiment.checkpoint) as session:
         reconciled = results_dir.write_manifest(output, experiment.name, experiment.trials, experiment.source)
@@ -190,6 +191,18 @@ def run_experiment(experiment: Experiment, output: Path, address: str | None = N
     if not summary["ran"]:
         print(f"all {len(experiment.trials)} trials already have results in {output}", file=sys.stderr)
     return summary
+
+
+def prepare_output(output: Path, search: bool) -> None:
+    """Check the results directory and create it, before Ray starts: a bad one is one line, nothing written.
+
+    ``search``: a depth search's directory (True) or a grid's (False); one never resumes the other.
+    """
+    results_dir.check_output_location(output, search=search)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as error:    # a read-only disk (root passes os.access), a race with another process
+        raise SpecError(f"--output {output}: cannot be created ({error.strerror or type(error).__name__})") from None
 
 
 def _report_reconciled(reconciled: results_dir.Reconciled, output: Path) -> None:

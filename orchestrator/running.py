@@ -114,6 +114,7 @@ def read_running(directory: Path) -> dict[str, Any] | None:
         return None
     except (OSError, ValueError):
         return {"trials": {}, "stale": "unreadable"}
-    if not isinstance(record, dict) or not isinstance(record.get("trials"), dict):
+    if (not isinstance(record, dict) or not isinstance(record.get("trials"), dict)
+            or not isinstance(record.get("driver", {}), dict)):
         return {"trials": {}, "stale": "unreadable"}
     return {**record, "stale": stale_reason(record)}

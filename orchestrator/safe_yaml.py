@@ -12,26 +12,20 @@ where there is one, the line.
 from __future__ import annotations
 
 import codecs
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from trainables.errors import DataError
+from trainables.errors import MAX_ECHO, DataError, short  # noqa: F401  (short: used across orchestrator)
 
 MAX_FILE_BYTES = 1 << 20         # 1 MiB: an experiment file of the paper's full grid is a few KiB
 MAX_VALUES = 100_000             # values (scalars, lists, mappings) with every alias expanded
-MAX_ECHO = 80                    # characters of a value an error message quotes
 
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml also caps the nesting depth
 _UTF16_32 = {codecs.BOM_UTF32_LE: "UTF-32", codecs.BOM_UTF32_BE: "UTF-32",
              codecs.BOM_UTF16_LE: "UTF-16", codecs.BOM_UTF16_BE: "UTF-16"}
-
-
-def short(value: Any, limit: int = MAX_ECHO) -> str:
-    """``repr(value)`` cut to ``limit`` characters: an error message never echoes a huge value."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 class _LimitedLoader(_Base):
@@ -60,6 +54,12 @@ class _LimitedLoader(_Base):
                         None, None, f"duplicate key {short(key)} (the last one would silently win)",
                         key_node.start_mark)
         return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.1 (PyYAML) reads 2e-5 as a string: a float needs a dot there. YAML 1.2, and
+# every researcher writing a learning rate, means the number.
+_Scientific = re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
+_LimitedLoader.add_implicit_resolver("tag:yaml.org,2002:float", _Scientific, list("-+0123456789"))
 
 
 def _count_values(root: Any) -> None:

@@ -34,7 +34,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from trainables.errors import DataError, SpecError
+from trainables.errors import DataError, SpecError, short
 
 _FILES = {"pos": ("PREDICTIONS.jsonl",), "ner": ("PREDICTIONS.jsonl",), "nli": ("PREDICTIONS.jsonl",),
           "qa": ("DATASET.json", "PREDICTIONS.json")}
@@ -79,13 +79,15 @@ def _jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) of every non-blank line, each with "gold" and "pred"."""
     found = False
     with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
+        for number, line in _text_lines(handle, path):
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as error:
                 raise DataError(f"not JSON: {error.msg} (column {error.colno})", path, number) from None
+            except RecursionError:
+                raise DataError("not JSON this tool reads: nested too deep", path, number) from None
             if not isinstance(record, dict):
                 raise DataError('expected an object {"gold": ..., "pred": ...}', path, number)
             for key in ("gold", "pred"):
@@ -95,6 +97,28 @@ def _jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield number, record
     if not found:
         raise DataError("no line to score", path)
+
+
+def _text_lines(handle: Any, path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, line) of a text file; a byte that is not UTF-8 is a DataError naming the line."""
+    number = 0
+    try:
+        for number, line in enumerate(handle, 1):
+            yield number, line
+    except UnicodeDecodeError as error:
+        raise DataError(f"not UTF-8 text ({error.reason}): is it a JSONL file?", path, number + 1) from None
+
+
+def _json_file(path: Path) -> Any:
+    """The JSON document of ``path``; anything else is a one-line DataError naming it."""
+    try:
+        return json.loads(path.read_bytes().decode("utf-8-sig"))
+    except UnicodeDecodeError as error:
+        raise DataError(f"not UTF-8 text ({error.reason}): is it a JSON file?", path) from None
+    except json.JSONDecodeError as error:
+        raise DataError(f"not JSON: {error.msg} (column {error.colno})", path, error.lineno) from None
+    except RecursionError:
+        raise DataError("not JSON this tool reads: nested too deep", path) from None
 
 
 def _tagging_scores(definition: Any, path: Path, language: str | None = None) -> dict[str, float]:
@@ -112,7 +136,7 @@ def _tagging_scores(definition: Any, path: Path, language: str | None = None) ->
                 raise DataError(f"{key!r} must be a list of tags (strings)", path, number)
             unknown = next((tag for tag in tags if tag not in known), None)
             if unknown is not None:
-                raise DataError(f"unknown {definition.name} tag {unknown!r} in {key!r} "
+                raise DataError(f"unknown {definition.name} tag {short(unknown)} in {key!r} "
                                 f"(expected one of {', '.join(task.labels)}, or \"\")", path, number)
             rows.append(tags)
         if len(rows[0]) != len(rows[1]):
@@ -147,21 +171,22 @@ def _qa_scores(definition: Any, dataset: Path, predictions_path: Path,
     from trainables.tasks.squad_metric import qa_metrics
 
     gold: dict[str, tuple[str, ...]] = {}
-    for example in read_squad_json(dataset, language=language or ""):
-        if example.id in gold:
-            raise DataError(f"question id {example.id!r} appears twice", dataset)
-        gold[example.id] = example.answers
     try:
-        with predictions_path.open(encoding="utf-8") as handle:
-            predictions = json.load(handle)
-    except json.JSONDecodeError as error:
-        raise DataError(f"not JSON: {error.msg} (column {error.colno})", predictions_path,
-                        error.lineno) from None
+        examples = read_squad_json(dataset, language=language or "")
+    except UnicodeDecodeError as error:
+        raise DataError(f"not UTF-8 text ({error.reason}): is it a JSON file?", dataset) from None
+    except RecursionError:
+        raise DataError("not JSON this tool reads: nested too deep", dataset) from None
+    for example in examples:
+        if example.id in gold:
+            raise DataError(f"question id {short(example.id)} appears twice", dataset)
+        gold[example.id] = example.answers
+    predictions = _json_file(predictions_path)
     if not isinstance(predictions, dict):
         raise DataError("expected an object {question id: answer text}", predictions_path)
     for question_id, answer in predictions.items():
         if not isinstance(answer, str):
-            raise DataError(f"question {question_id!r}: the answer must be a text, got {answer!r}",
+            raise DataError(f"question {short(question_id)}: the answer must be a text, got {short(answer)}",
                             predictions_path)
     missing = sum(question_id not in predictions for question_id in gold)
     if missing:

@@ -29,12 +29,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from orchestrator.experiment_schema import SEARCH
 from search_spaces.freezing_depth import ALL_SIDES, SIDES, FreezingDepthSpace
 from trainables.errors import SpecError, unknown_name
 from trainables.languages import SOURCE_LANGUAGE
+from trainables.settings_schema import check_section
 
-SEARCH_KEYS = ("trials", "sides", "depths", "objective", "metric", "sampler", "seed", "parallel", "baseline",
-               "storage")
+SEARCH_KEYS = tuple(SEARCH)
 SAMPLERS = ("tpe", "random", "grid")
 OBJECTIVES = ("target-dev", "english-dev")
 
@@ -65,19 +66,11 @@ class SearchSettings:
         return data
 
 
-def _integer(raw: dict[str, Any], key: str, default: int, minimum: int) -> int:
-    value = raw.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise SpecError(f"search.{key} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
 def parse_search(raw: Any) -> SearchSettings:
     if not isinstance(raw, dict):
         raise SpecError(f"search must be a mapping, got {type(raw).__name__}")
-    for key in raw:
-        if key not in SEARCH_KEYS:
-            raise unknown_name("key in search", key, SEARCH_KEYS)
+    check_section(raw, SEARCH, "search")      # keys, types and ranges of the scalar settings
+    defaults = SearchSettings()
     sides = raw.get("sides", list(SIDES))
     sides = sides if isinstance(sides, list) else [sides]
     if not sides:
@@ -93,28 +86,16 @@ def parse_search(raw: Any) -> SearchSettings:
                         f"highest may be null), got {depths!r}")
     if depths[1] is not None and depths[1] < depths[0]:
         raise SpecError(f"search.depths: highest {depths[1]} is below lowest {depths[0]}")
-    sampler = str(raw.get("sampler", "tpe"))
-    if sampler not in SAMPLERS:
-        raise unknown_name("sampler in search.sampler", sampler, SAMPLERS)
-    baseline = raw.get("baseline", True)
-    if not isinstance(baseline, bool):
-        raise SpecError(f"search.baseline must be true or false, got {baseline!r}")
     storage = raw.get("storage")
-    if storage is not None and (not isinstance(storage, str) or "://" not in storage):
+    if storage is not None and "://" not in storage:
         raise SpecError(f"search.storage must be an Optuna storage URL such as sqlite:///path/optuna.db, "
                         f"got {storage!r}")
-    objective = str(raw.get("objective", "target-dev"))
-    if objective not in OBJECTIVES:
-        raise unknown_name("objective in search.objective", objective, OBJECTIVES)
-    parallel = raw.get("parallel")
-    if parallel is not None:
-        parallel = _integer(raw, "parallel", 1, 1)
-    metric = raw.get("metric")
     return SearchSettings(
-        trials=_integer(raw, "trials", 8, 1), sides=tuple(dict.fromkeys(str(s) for s in sides)),
-        depths=(depths[0], depths[1]), objective=objective, metric=str(metric) if metric is not None else None,
-        sampler=sampler, seed=_integer(raw, "seed", 0, 0), parallel=parallel,
-        baseline=baseline, storage=storage)
+        trials=raw.get("trials", defaults.trials), sides=tuple(dict.fromkeys(str(s) for s in sides)),
+        depths=(depths[0], depths[1]), objective=raw.get("objective", defaults.objective),
+        metric=raw.get("metric"), sampler=raw.get("sampler", defaults.sampler),
+        seed=raw.get("seed", defaults.seed), parallel=raw.get("parallel"),
+        baseline=raw.get("baseline", defaults.baseline), storage=storage)
 
 
 def check_space(settings: SearchSettings, model: str, num_blocks: int) -> None:

@@ -28,17 +28,19 @@ STATES = ("done", "running", "errored", "checkpointed", "not started")
 
 def run_status(directory: str | Path) -> dict[str, Any]:
     directory = location(directory, "results directory")
+    if not directory.exists():
+        raise DataError("no such results directory", directory)
+    if not directory.is_dir():
+        raise DataError("is a file, not a results directory", directory)
     if not (directory / results_dir.MANIFEST).is_file():
         raise DataError(f"not a results directory of alignfreeze run or search (no {results_dir.MANIFEST})",
                         directory)
-    try:
-        manifest = results_dir.read_manifest(directory)
-    except ValueError as error:
-        raise DataError(f"unreadable manifest ({error})", directory / results_dir.MANIFEST) from None
+    manifest = results_dir.read_manifest(directory)   # a damaged one: one line naming it
     done, damaged = results_dir.scan_results(directory)   # reading only: a run moves damaged ones aside
     # what a live driver runs now; a record left by a driver that is gone is ignored
     run = read_running(directory)
-    live = run["trials"] if run and not run["stale"] else {}
+    live = {trial_id: info for trial_id, info in run["trials"].items()
+            if isinstance(info, dict)} if run and not run["stale"] else {}
     trials: list[dict[str, Any]] = []
     for planned in manifest.get("trials", []):
         trial_id = planned["trial_id"]
@@ -67,10 +69,12 @@ def run_status(directory: str | Path) -> dict[str, Any]:
     for path in sorted((directory / "search").glob("*.json")):
         try:
             study = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(study, dict):
-                raise ValueError("not a JSON object")
-        except ValueError as error:   # a search rewrites its summary after each trial
-            damaged_files.append(f"{path} is damaged (not a study summary: {error})")
+            problem = _study_problem(study)
+            if problem:
+                raise ValueError(problem)
+        except (OSError, ValueError) as error:   # a search rewrites its summary after each trial
+            text = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+            damaged_files.append(f"{path} is damaged (not a study summary: {text[:160]})")
             continue
         studies.append(study)
     counts = {state: sum(row["state"] == state for row in trials) for state in STATES}
@@ -83,13 +87,38 @@ def run_status(directory: str | Path) -> dict[str, Any]:
             "identity": manifest.get("identity", 1)}    # 1: trial IDs of a version before content-based ones
 
 
+def _study_problem(study: Any) -> str | None:
+    """Why a search/*.json is not a study summary ``format_status`` can show (None: it is one)."""
+    if not isinstance(study, dict):
+        return "not a JSON object"
+    kinds = {"study": (str, "text"), "metric": (str, "text"), "evaluated": (list, "list"),
+             "space": (list, "list"), "budget": (int, "number")}
+    for key, (kind, name) in kinds.items():
+        if not isinstance(study.get(key), kind) or isinstance(study.get(key), bool):
+            return f"no {key!r} ({name})"
+    for key in ("best", "baseline"):
+        part = study.get(key)
+        if part is not None and not (isinstance(part, dict) and _is_number(part.get("mean"))):
+            return f"{key!r} has no mean"
+    if study.get("best") is not None and not isinstance(study["best"].get("strategy"), str):
+        return "'best' has no strategy"
+    if not isinstance(study.get("failed", []), list):
+        return "'failed' is not a list"
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _error_text(path: Path) -> str:
     """The message of an error file (a damaged one says so: the trial is retried all the same)."""
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
         return str(record.get("error", "") if isinstance(record, dict) else "").strip()
-    except ValueError as error:
-        return f"(damaged error file {path}: {error})"
+    except (OSError, ValueError) as error:
+        text = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        return f"(damaged error file {path}: {text[:160]})"
 
 
 def _phase_text(phase: dict[str, Any] | None) -> str:
@@ -146,7 +175,7 @@ def format_status(status: dict[str, Any]) -> str:
         if study.get("baseline"):
             line += f", baseline {100 * study['baseline']['mean']:.1f}"
         if study.get("failed"):
-            line += f", failed: {', '.join(study['failed'])}"
+            line += f", failed: {', '.join(map(str, study['failed']))}"
         lines.append(line)
     for line in status.get("damaged") or []:
         lines.append(f"  WARNING: {line}")

@@ -7,7 +7,6 @@ from pathlib import Path
 
 def per_language_table(directory: Path) -> str:
     """Strategies x (target languages, average, English) for each model and task."""
-    import pandas as pd
 
     from analysis.results import run_directory_results
     from trainables.tasks.registry import get_task

@@ -95,7 +95,7 @@ def test_eflomal_writes_one_line_per_pair(tmp_path, capsys):
     (["--language", "fr", "--parallel", "PARALLEL", "--dictionary", "BADDICT"], "BADDICT:1: expected"),
     (["--language", "fr", "--source", SOURCE, "--dictionary", DICTIONARY], "no parallel data"),
     (["--language", "fr", "--parallel", "PARALLEL", "--dictionary", DICTIONARY, "--setting", "casefold=true"],
-     "unknown dico setting 'casefold'"),
+     "unknown key in aligner_settings 'casefold'"),
 ])
 def test_bad_input_is_one_line_and_exit_2_and_writes_nothing(arguments, message, tmp_path, capsys):
     files = {"PARALLEL": tmp_path / "ok.tsv", "BADTSV": tmp_path / "bad.tsv", "MISSING": tmp_path / "missing.tsv",

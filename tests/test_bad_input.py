@@ -87,7 +87,7 @@ def test_yaml_syntax_error_names_file_and_line(tmp_path, capsys, experiment):
 
 def test_yaml_that_is_not_a_mapping(tmp_path, capsys):
     message = error_line(tmp_path, capsys, text="- models\n- tasks\n")
-    assert "experiment must be a mapping" in message
+    assert "an experiment file is a mapping of keys (models, tasks, seeds, ...), got list" in message
 
 
 def test_missing_experiment_file(tmp_path, capsys):
@@ -213,7 +213,8 @@ def test_realignment_language_without_parallel_data(tmp_path, capsys, experiment
 def test_non_integer_seed(tmp_path, capsys, experiment, seed):
     experiment["seeds"] = [1, seed]
     message = error_line(tmp_path, capsys, experiment)
-    assert message == f"experiment: seeds must be integers, got {seed!r}"
+    assert message == f"seeds must be an integer from 0 to 4294967295, got {seed!r}" + (
+        " (YAML reads yes, no, on, off, true and false as booleans)" if seed is True else "")
 
 
 # ------------------------------------------------------- missing data files

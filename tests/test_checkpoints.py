@@ -123,9 +123,9 @@ def test_checkpoint_settings_and_their_errors():
     assert parse_checkpoint_policy(None) == CheckpointPolicy(None, 30.0, "none")
     assert parse_checkpoint_policy({"every_steps": 500, "every_minutes": None, "keep": "final"}) == \
         CheckpointPolicy(500, None, "final")
-    for raw, message in [({"every_steps": 0}, "every_steps must be a positive integer"),
-                         ({"every_steps": True}, "every_steps must be a positive integer"),
-                         ({"every_minutes": "30"}, "every_minutes must be a positive number"),
+    for raw, message in [({"every_steps": 0}, "checkpoint.every_steps must be an integer >= 1, or null"),
+                         ({"every_steps": True}, "checkpoint.every_steps must be an integer >= 1, or null"),
+                         ({"every_minutes": "30"}, "checkpoint.every_minutes must be a number > 0, or null"),
                          ({"keep": "last"}, "checkpoint.keep"),
                          ({"keep": False}, "checkpoint.keep"),       # YAML's `keep: no`
                          ({"every": 3}, "key in checkpoint"),

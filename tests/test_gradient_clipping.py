@@ -32,7 +32,7 @@ def test_no_clipping_unless_asked():
 def test_bad_clip_grad_norm_is_a_one_line_error(value):
     spec = baseline_spec()
     bad = type(spec).from_dict({**spec.to_dict(), "finetune": {**spec.finetune, "clip_grad_norm": value}})
-    with pytest.raises(SpecError, match="finetune.clip_grad_norm must be a positive number or null") as error:
+    with pytest.raises(SpecError, match="finetune.clip_grad_norm must be a number > 0, or null") as error:
         validate(bad, check_files=False)
     assert "\n" not in str(error.value)
 

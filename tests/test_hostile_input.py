@@ -74,7 +74,7 @@ def _set(*path_and_value):
 VALUE_CASES = {
     # a string is never a boolean (bool("false") is True)
     "freeze_embeddings 'false'": (_set("freeze_embeddings", "false"),
-                                  "experiment: freeze_embeddings must be true or false, got 'false'"),
+                                  "freeze_embeddings must be true or false, got 'false'"),
     "freeze_embeddings 'no'": (_set("freeze_embeddings", "no"), "freeze_embeddings must be true or false"),
     "freeze_embeddings 1": (_set("freeze_embeddings", 1), "freeze_embeddings must be true or false"),
     "compile 'true'": (_set("compile", "true"), "compile must be true or false"),
@@ -89,10 +89,10 @@ VALUE_CASES = {
     "realignment.languages: [no]": (_set("realignment", "languages", [False]), "realignment.languages: YAML read"),
     "languages: [7]": (_set("languages", [7]), "a language code must be a string, got 7"),
     # a boolean is not a number
-    "steps: true": (_set("realignment", "steps", True), "realignment.steps must be 'auto' or a positive integer"),
-    "cpus: 1.7": (_set("resources", {"cpus": 1.7}), "resources.cpus must be an integer >= 1, got 1.7"),
-    "cpus: '2'": (_set("resources", {"cpus": "2"}), "resources.cpus must be an integer >= 1, got '2'"),
-    "cpus: true": (_set("resources", {"cpus": True}), "resources.cpus must be an integer >= 1, got True"),
+    "steps: true": (_set("realignment", "steps", True), "realignment.steps must be 'auto' or an integer from 1 to 1000000000, got True"),
+    "cpus: 1.7": (_set("resources", {"cpus": 1.7}), "resources.cpus must be an integer from 1 to 4096, got 1.7"),
+    "cpus: '2'": (_set("resources", {"cpus": "2"}), "resources.cpus must be an integer from 1 to 4096, got '2'"),
+    "cpus: true": (_set("resources", {"cpus": True}), "resources.cpus must be an integer from 1 to 4096, got True"),
     # name decides the results directory under runs/: a name, never a path
     "name absolute": (_set("name", "/tmp/elsewhere"), "name must be a name, not a path"),
     "name ../../..": (_set("name", "../../.."), "got '../../..'"),
@@ -162,8 +162,8 @@ def test_anchors_aliases_and_merge_keys_of_a_normal_size_still_work(tmp_path, ca
     text = text.replace("languages:\n- fr", "languages: &targets\n- fr", 1)
     text = re.sub(r"realignment:\n  languages:\n(  - \w+\n)+", "realignment:\n  languages: *targets\n", text)
     assert "*targets" in text
-    text += ("description: &defaults {epochs: 2, batch_size: 16, learning_rate: 3.0e-3}\n"
-             "finetune:\n  <<: *defaults\n  learning_rate: 2.0e-3\n")
+    text += ("finetune:\n  <<: &defaults {epochs: 2, batch_size: 16, learning_rate: 3.0e-3}\n"
+             "  learning_rate: 2.0e-3\n  pos:\n    <<: *defaults\n    epochs: 1\n")
     assert len(dry_run_succeeds(tmp_path, capsys, text)) == 8
 
 

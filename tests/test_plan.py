@@ -241,7 +241,7 @@ def test_throughput_file_json_and_yaml(tmp_path):
 
 @pytest.mark.parametrize("name, text, message", [
     ("t.json", '{"m": {"finetune_seq_per_s": 1,\n "realign_pairs_per_s": }}', "t.json:2: invalid JSON"),
-    ("t.yaml", "m: [1, 2", "t.yaml:1: invalid YAML"),
+    ("t.yaml", "m: [1, 2", "t.yaml:2: invalid YAML"),     # libyaml: the end of the file
     ("t.yaml", "- 1\n- 2\n", "expected a mapping of model"),
     ("t.yaml", "m: 3\n", "model 'm': expected a mapping"),
     ("t.yaml", "m: {finetune_seq_per_s: 1}\n", "model 'm': realign_pairs_per_s is missing"),

@@ -88,11 +88,11 @@ def test_resources_do_not_change_trial_ids():
 
 
 @pytest.mark.parametrize("resources, expected", [
-    ({"cpus": 0}, "resources.cpus must be an integer >= 1, got 0"),
-    ({"cpus": 1.5}, "resources.cpus must be an integer >= 1, got 1.5"),
-    ({"gpus": "one"}, "resources.gpus must be a number >= 0 (fractions share a GPU), got 'one'"),
-    ({"default": {"gpus": -1}}, "resources.default.gpus must be a number >= 0"),
-    ({"tasks": {"nli": {"cpus": True}}}, "resources.tasks.nli.cpus must be an integer >= 1, got True"),
+    ({"cpus": 0}, "resources.cpus must be an integer from 1 to 4096, got 0"),
+    ({"cpus": 1.5}, "resources.cpus must be an integer from 1 to 4096, got 1.5"),
+    ({"gpus": "one"}, "resources.gpus must be a number from 0 to 1024, got 'one'"),
+    ({"default": {"gpus": -1}}, "resources.default.gpus must be a number from 0 to 1024, got -1"),
+    ({"tasks": {"nli": {"cpus": True}}}, "resources.tasks.nli.cpus must be an integer from 1 to 4096, got True"),
     ({"models": {"tiny-mbrt": {"gpus": 1}}}, "unknown model in resources.models 'tiny-mbrt'; did you mean tiny-mbert"),
     ({"tasks": {"qa": {"cpus": 2}}}, "unknown task in resources.tasks 'qa'"),
     ({"models": {"tiny-mbert": {"gpu": 1}}}, "unknown key in resources.models.tiny-mbert 'gpu'; did you mean gpus"),
@@ -118,14 +118,14 @@ def test_ray_settings_defaults():
 
 
 @pytest.mark.parametrize("ray, expected", [
-    ({"max_failures": "two"}, "ray.max_failures must be an integer >= 0, got 'two'"),
-    ({"max_failures": -1}, "ray.max_failures must be an integer >= 0, got -1"),
-    ({"max_concurrent_trials": 0}, "ray.max_concurrent_trials must be an integer >= 1, got 0"),
-    ({"max_concurrent_trials": 2.5}, "ray.max_concurrent_trials must be an integer >= 1, got 2.5"),
+    ({"max_failures": "two"}, "ray.max_failures must be an integer from 0 to 1000, got 'two'"),
+    ({"max_failures": -1}, "ray.max_failures must be an integer from 0 to 1000, got -1"),
+    ({"max_concurrent_trials": 0}, "ray.max_concurrent_trials must be an integer from 1 to 100000, or null (as many as fit), got 0"),
+    ({"max_concurrent_trials": 2.5}, "ray.max_concurrent_trials must be an integer from 1 to 100000, or null (as many as fit), got 2.5"),
     ({"reuse_actors": "false"}, "ray.reuse_actors must be true or false, got 'false'"),
-    ({"num_cpus": "4"}, "ray.num_cpus must be an integer >= 1, got '4'"),
-    ({"num_gpus": 0.5}, "ray.num_gpus must be an integer >= 0, got 0.5"),
-    ({"address": 6379}, "ray.address must be a non-empty string"),
+    ({"num_cpus": "4"}, "ray.num_cpus must be an integer from 1 to 100000, got '4' (a number, not a string: remove the quotes)"),
+    ({"num_gpus": 0.5}, "ray.num_gpus must be an integer from 0 to 100000, got 0.5"),
+    ({"address": 6379}, "ray.address must be a string, got 6379"),
     ({"max_failure": 1}, "unknown key in ray 'max_failure'; did you mean max_failures"),
     ("auto", "ray must be a mapping, got str"),
 ])

@@ -18,10 +18,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
-from trainables.errors import SpecError, unknown_name
 
 KEEP_CHOICES = ("none", "final", "all")
-POLICY_KEYS = ("every_steps", "every_minutes", "keep")
 
 
 @dataclass(frozen=True)
@@ -42,23 +40,13 @@ def parse_checkpoint_policy(raw: Any) -> CheckpointPolicy:
     """The ``checkpoint:`` mapping of an experiment file, checked (one-line SpecErrors)."""
     if raw is None:
         return CheckpointPolicy()
-    if not isinstance(raw, dict):
-        raise SpecError(f"checkpoint must be a mapping (every_steps, every_minutes, keep), got {raw!r}")
-    for key in raw:
-        if key not in POLICY_KEYS:
-            raise unknown_name("key in checkpoint", key, POLICY_KEYS)
+    from trainables.settings_schema import CHECKPOINT, check_section
+
+    check_section(raw, CHECKPOINT, "checkpoint")      # keys, types and ranges
     defaults = CheckpointPolicy()
-    steps = raw.get("every_steps", defaults.every_steps)
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-        raise SpecError(f"checkpoint.every_steps must be a positive integer or null, got {steps!r}")
     minutes = raw.get("every_minutes", defaults.every_minutes)
-    if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, (int, float))
-                                or not minutes > 0):
-        raise SpecError(f"checkpoint.every_minutes must be a positive number or null, got {minutes!r}")
-    keep = raw.get("keep", defaults.keep)
-    if keep not in KEEP_CHOICES:
-        raise unknown_name("checkpoint.keep", keep, KEEP_CHOICES)
-    return CheckpointPolicy(steps, None if minutes is None else float(minutes), keep)
+    return CheckpointPolicy(raw.get("every_steps", defaults.every_steps),
+                            None if minutes is None else float(minutes), raw.get("keep", defaults.keep))
 
 
 class CheckpointClock:

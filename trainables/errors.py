@@ -31,12 +31,19 @@ class DataError(AlignFreezeError, ValueError):
         self.line = line
 
 
+MAX_ECHO = 80        # characters of a value an error message quotes
+
+
+def short(value: object, limit: int = MAX_ECHO) -> str:
+    """``repr(value)`` cut to ``limit`` characters: an error message never echoes a huge value."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def unknown_name(kind: str, name: object, known: Iterable[str]) -> SpecError:
     """A SpecError for an unknown name, suggesting the close known ones."""
     known = sorted(known)
     close = get_close_matches(str(name)[:200], known, n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(known)}"
-    shown = repr(name)
-    if len(shown) > 80:   # a huge value (a YAML alias expanded, a pasted file) is named, never echoed whole
-        shown = shown[:77] + "..."
-    return SpecError(f"unknown {kind} {shown}{hint}")
+    # a huge value (a YAML alias expanded, a pasted file) is named, never echoed whole
+    return SpecError(f"unknown {kind} {short(name)}{hint}")

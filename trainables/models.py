@@ -3,7 +3,10 @@
 A layer here is a transformer block. Two layouts are supported: BERT
 (``encoder.layer.<i>``: mBERT, XLM-R) and DistilBERT
 (``transformer.layer.<i>``); the embeddings are ``embeddings.*``. Any
-other layout is refused with a clear error rather than guessed.
+other layout is refused with a clear error rather than guessed. A local
+model folder's ``config.json`` must name one of ``SUPPORTED_MODEL_TYPES``
+(checked with its weights and tokenizer files by ``model_folders`` when a
+grid is parsed, before any trial).
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ from torch import nn
 from trainables.errors import SpecError
 
 BLOCK_CONTAINERS = ("encoder.layer", "transformer.layer")
+
+# config.model_type of the encoders with one of those layouts whose tokenizer files are known
+# (model_folders.MODEL_VOCABULARY_FILES); a local folder of another type is refused before a trial.
+SUPPORTED_MODEL_TYPES = ("bert", "camembert", "distilbert", "roberta", "xlm-roberta")
 
 
 @dataclass(frozen=True)
@@ -177,11 +184,21 @@ PAPER_MODEL_BLOCKS: dict[str, int] = {
 
 
 def model_num_blocks(name: str) -> int:
-    """Number of transformer blocks, from the model's config only (no weights loaded)."""
+    """Number of transformer blocks, from the model's config only (no weights loaded).
+
+    A local model folder is checked first (``model_folders``): config,
+    weights and tokenizer files, so that a grid on a broken folder fails
+    before its first trial.
+    """
     from transformers import AutoConfig
+
+    from trainables.model_folders import check_model_folder
+    from trainables.tiny_models import TINY_MODELS
 
     quiet_transformers()
     location = resolve_model_location(name)
+    if name not in TINY_MODELS:
+        check_model_folder(name, location)
     try:
         config = AutoConfig.from_pretrained(location, trust_remote_code=False)
     except (OSError, ValueError) as error:

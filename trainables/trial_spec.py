@@ -22,7 +22,9 @@ from typing import Any
 from trainables import languages as language_lists
 from trainables.artifacts import content_key, location_fingerprint
 from trainables.errors import SpecError, unknown_name
-from trainables.length_grouping import BATCHINGS, DEFAULT_BATCHING
+from trainables.length_grouping import DEFAULT_BATCHING
+from trainables.settings_schema import (ALIGNER_SETTINGS, FINETUNE, REALIGNMENT, REALIGNMENT_STRUCTURE, SEED,
+                                        check_section)
 
 BASELINE = "baseline"
 FULL = "full"
@@ -35,14 +37,9 @@ IDENTITY_FORMAT = 2
 # Fields that never change a trial's result, so never its identity.
 OUTSIDE_IDENTITY = ("device", "cpus", "gpus", "cache", "fingerprints")
 
-# Keys a user may set, with their defaults (also the documentation of the keys).
-FINETUNE_KEYS = ("batch_size", "learning_rate", "epochs", "max_length", "eval_max_length", "warmup_ratio",
-                 "weight_decay", "eval_batch_size", "max_train_examples", "max_eval_examples",
-                 "doc_stride", "eval_doc_stride", "max_answer_length", "n_best", "span_selection",
-                 "dropout", "clip_grad_norm", "zh_segmentation", "batching")
-REALIGN_KEYS = ("steps", "learning_rate", "batch_size", "temperature", "layer", "projection",
-                "projection_dim", "max_length", "during_weight", "max_pairs", "pretokenizer",
-                "loss_reduction", "word_representation", "interleaving", "batching")
+# Keys a user may set: declared, with their types and ranges, in trainables.settings_schema.
+FINETUNE_KEYS = tuple(FINETUNE)
+REALIGN_KEYS = tuple(REALIGNMENT)
 
 
 @dataclass(frozen=True)
@@ -317,16 +314,10 @@ def validate(spec: TrialSpec, check_files: bool = True, num_blocks: int | None =
         raise SpecError(f"compile must be true or false, got {spec.compile!r}")
     if spec.device not in DEVICES:
         raise unknown_name("device", spec.device, DEVICES)
-    if not isinstance(spec.seed, int) or isinstance(spec.seed, bool):
-        raise SpecError(f"seed must be an integer, got {spec.seed!r}")
+    SEED.check(spec.seed, "seed")
     if spec.cpus < 1 or spec.gpus < 0:
         raise SpecError(f"resources: cpus must be >= 1 and gpus >= 0 (got {spec.cpus}, {spec.gpus})")
-    for key in spec.finetune:
-        if key not in FINETUNE_KEYS:
-            raise unknown_name("finetune key", key, FINETUNE_KEYS)
-    clip = spec.finetune.get("clip_grad_norm")
-    if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float)) or not clip > 0):
-        raise SpecError(f"finetune.clip_grad_norm must be a positive number or null (no clipping), got {clip!r}")
+    check_section(spec.finetune, FINETUNE, "finetune")    # keys, types and ranges
     if spec.task == "qa":
         # the window must hold the question, the special tokens and more context than the overlap
         settings = {**task.defaults, **spec.finetune}
@@ -334,10 +325,6 @@ def validate(spec: TrialSpec, check_files: bool = True, num_blocks: int | None =
             if settings[stride] >= settings[key] - 4:
                 raise SpecError(f"finetune: qa {stride} {settings[stride]} must be smaller than "
                                 f"{key} {settings[key]} minus 4")
-    for key, allowed in (("span_selection", ("pipeline", "n_best")), ("zh_segmentation", ("none", "jieba")),
-                         ("batching", BATCHINGS)):
-        if key in spec.finetune and spec.finetune[key] not in allowed:
-            raise unknown_name(f"finetune.{key}", spec.finetune[key], allowed)
     if not spec.languages:
         raise SpecError(f"trial has no target language for task {spec.task}")
     for language in spec.languages:
@@ -389,10 +376,7 @@ def _validate_validation(spec: TrialSpec, task) -> None:
 
 def _validate_realignment(spec: TrialSpec, num_blocks: int) -> None:
     realignment = spec.realignment
-    allowed = set(REALIGN_KEYS) | {"languages", "parallel", "dictionaries", "alignments", "aligner_settings"}
-    for key in realignment:
-        if key not in allowed:
-            raise unknown_name("realignment key", key, allowed)
+    check_section(realignment, REALIGNMENT, "realignment", extra_keys=REALIGNMENT_STRUCTURE)
     languages = realignment.get("languages") or ()
     if not languages:
         raise SpecError("realignment: no language (realignment.languages)")
@@ -404,20 +388,14 @@ def _validate_realignment(spec: TrialSpec, num_blocks: int) -> None:
             raise SpecError(f"realignment: aligner 'dico' has no dictionary for language {language!r}")
         if spec.aligner == "pharaoh" and language not in realignment.get("alignments", {}):
             raise SpecError(f"realignment: aligner 'pharaoh' has no alignment file for language {language!r}")
-    if "pretokenizer" in realignment:
-        from trainables.realignment.pretokenization import check_pretokenizer
-        check_pretokenizer(realignment["pretokenizer"])
-    steps = realignment.get("steps", "auto")
-    if steps != "auto" and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):   # true is not 1
-        raise SpecError(f"realignment.steps must be 'auto' or a positive integer, got {steps!r}")
-    if {"layer", "loss_reduction", "word_representation", "interleaving", "batching"} & set(realignment):
-        from trainables.realignment.realigner import RealignSettings, hidden_state_index
+    declared = ALIGNER_SETTINGS.get(spec.aligner, {})
+    for key, value in (realignment.get("aligner_settings") or {}).items():
+        if key in declared:        # the grid's other aligners' keys are theirs to read
+            declared[key].check(value, f"realignment.aligner_settings.{key}")
+    if "layer" in realignment:      # a hidden state the model has
+        from trainables.realignment.realigner import hidden_state_index
 
-        hidden_state_index(realignment.get("layer", "penultimate"), num_blocks, spec.model)
-        RealignSettings(loss_reduction=realignment.get("loss_reduction", "queries"),   # checks the values
-                        word_representation=realignment.get("word_representation", "first"),
-                        interleaving=realignment.get("interleaving", "shortest"),
-                        batching=realignment.get("batching", DEFAULT_BATCHING))
+        hidden_state_index(realignment["layer"], num_blocks, spec.model)
 
 
 def _check_sources(spec: TrialSpec) -> None:

@@ -13,7 +13,6 @@ from trainables.realignment.alignment_eval import bundled_gold_sets
 from trainables.realignment.eflomal_aligner import eflomal_links, symmetrised_links
 from trainables.realignment.pretokenization import segmenter_name
 from trainables.realignment.similarity_aligner import default_layer, mutual_argmax_links, simalign_links
-from trainables.realignment.word_pairs import AlignedPair
 
 UNALIGNABLE = [((), ("bonjour",)),            # empty side
                ((".", "!"), ("?",)),         # only punctuation
@@ -50,7 +49,7 @@ def test_grow_diag_grows_along_the_union():
 def test_unknown_symmetrisation_is_a_spec_error():
     with pytest.raises(SpecError, match="did you mean intersection"):
         eflomal_links([(("a",), ("b",))], {"symmetrisation": "intersect"})
-    with pytest.raises(SpecError, match="unknown eflomal setting"):
+    with pytest.raises(SpecError, match="unknown key in aligner_settings"):
         eflomal_links([(("a",), ("b",))], {"seed": 1})
 
 

@@ -130,5 +130,5 @@ def test_an_experiment_names_its_pretokenizer():
     assert all(spec.realignment["pretokenizer"] == "unicode"
                for spec in experiment_from_dict(unicode).trials if spec.realigns)
     raw["realignment"]["pretokenizer"] = "unicod"
-    with pytest.raises(SpecError, match="unknown pretokenizer 'unicod'; did you mean unicode"):
+    with pytest.raises(SpecError, match="realignment.pretokenizer must be one of reference, unicode, got 'unicod'; did you mean unicode"):
         experiment_from_dict(raw)

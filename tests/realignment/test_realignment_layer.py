@@ -146,7 +146,7 @@ def dry_run_error(tmp_path: Path, capsys, realignment: dict) -> str:
 
 @pytest.mark.parametrize("realignment, expected", [
     ({"layer": 5}, "realignment.layer 5 is out of range for tiny-mbert: hidden-state indices 0..4"),
-    ({"layer": "top"}, "realignment.layer must be 'penultimate', 'last' or a hidden-state index"),
+    ({"layer": "top"}, "realignment.layer must be 'penultimate', 'last' or an integer from 0 to 1000, got 'top'"),
     ({"loss_reduction": "pairs"}, "realignment.loss_reduction must be one of queries, sentence_pairs"),
     ({"word_representation": "mean"}, "realignment.word_representation must be one of first, sum, got 'mean'"),
 ])

@@ -302,7 +302,7 @@ def test_eflomal_is_trained_once_on_at_most_max_pairs_and_its_links_stream_from_
 
 
 def test_eflomal_max_pairs_is_checked():
-    with pytest.raises(SpecError, match="eflomal max_pairs must be a positive integer, got 0"):
+    with pytest.raises(SpecError, match="aligner_settings.max_pairs must be an integer >= 1, got 0"):
         eflomal_aligner.resolved_settings({"max_pairs": 0})
     assert eflomal_aligner.resolved_settings({})["max_pairs"] == 200_000
 

@@ -47,13 +47,9 @@ def check_aligner(name: str) -> str:
 
 def dico_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
     """The full ``dico`` settings: the defaults updated with ``settings``, checked."""
-    settings = dict(settings or {})
-    for key, value in settings.items():
-        if key not in DICO_SETTINGS:
-            raise unknown_name("dico setting", key, DICO_SETTINGS)
-        if not isinstance(value, bool):
-            raise SpecError(f"dico setting {key!r} must be true or false, got {value!r}")
-    return {**DICO_SETTINGS, **settings}
+    from trainables.settings_schema import ALIGNER_SETTINGS, check_section
+
+    return {**DICO_SETTINGS, **check_section(settings, ALIGNER_SETTINGS["dico"], "aligner_settings")}
 
 
 def dictionary_alignment(request: AlignmentRequest) -> list[list[Link]]:

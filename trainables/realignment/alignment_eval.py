@@ -70,7 +70,10 @@ class GoldSet:
 def _read_lines(path: Path) -> list[str]:
     if not path.is_file():
         raise DataError("gold alignment file not found", path)
-    return path.read_text(encoding="utf-8").splitlines()
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise DataError(f"not UTF-8 text ({error.reason})", path) from None
 
 
 def _parse_links(text: str, base: int, path: Path, number: int) -> tuple[set[Link], set[Link]]:

@@ -27,7 +27,7 @@ from array import array
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from trainables.errors import SpecError, unknown_name
+from trainables.errors import unknown_name
 from trainables.realignment.pretokenization import contains_word
 from trainables.realignment.word_pairs import AlignedPair, Link, one_to_one
 
@@ -59,25 +59,10 @@ _NEIGHBOURS = ((-1, 0), (0, -1), (1, 0), (0, 1), (-1, -1), (-1, 1), (1, -1), (1,
 
 def resolved_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
     """The full settings of a run: the defaults updated with ``settings``, checked."""
-    settings = dict(settings or {})
-    for key in settings:
-        if key not in DEFAULT_SETTINGS:
-            raise unknown_name("eflomal setting", key, DEFAULT_SETTINGS)
-    resolved = {**DEFAULT_SETTINGS, **settings}
-    if resolved["symmetrisation"] not in SYMMETRISATIONS:
-        raise unknown_name("symmetrisation", resolved["symmetrisation"], SYMMETRISATIONS)
-    if resolved["model"] not in (1, 2, 3):
-        raise SpecError(f"eflomal model must be 1, 2 or 3, got {resolved['model']!r}")
-    if not isinstance(resolved["samplers"], int) or resolved["samplers"] < 1:
-        raise SpecError(f"eflomal samplers must be a positive integer, got {resolved['samplers']!r}")
-    if not float(resolved["iterations"]) > 0:
-        raise SpecError(f"eflomal iterations must be positive, got {resolved['iterations']!r}")
-    if not 0 < float(resolved["null_prior"]) < 1:
-        raise SpecError(f"eflomal null_prior must be in (0, 1), got {resolved['null_prior']!r}")
-    max_pairs = resolved["max_pairs"]
-    if isinstance(max_pairs, bool) or not isinstance(max_pairs, int) or max_pairs < 1:
-        raise SpecError(f"eflomal max_pairs must be a positive integer, got {max_pairs!r}")
-    return resolved
+    from trainables.settings_schema import ALIGNER_SETTINGS, check_section
+
+    # keys, types and ranges, declared in trainables.settings_schema
+    return {**DEFAULT_SETTINGS, **check_section(settings, ALIGNER_SETTINGS["eflomal"], "aligner_settings")}
 
 
 def symmetrised_links(forward: Sequence[Link], reverse: Sequence[Link], method: str,

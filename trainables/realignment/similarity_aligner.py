@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Sequence
 
-from trainables.errors import SpecError, unknown_name
+from trainables.errors import SpecError
 from trainables.realignment.pretokenization import contains_word
 from trainables.realignment.word_pairs import AlignedPair, Link
 
@@ -56,10 +56,9 @@ def default_layer(num_layers: int) -> int:
 
 def resolved_settings(settings: dict[str, Any] | None, model) -> dict[str, Any]:
     """The full settings of a run for ``model``: defaults filled in, checked."""
-    settings = dict(settings or {})
-    for key in settings:
-        if key not in DEFAULT_SETTINGS:
-            raise unknown_name("simalign setting", key, DEFAULT_SETTINGS)
+    from trainables.settings_schema import ALIGNER_SETTINGS, check_section
+
+    settings = dict(check_section(settings, ALIGNER_SETTINGS["simalign"], "aligner_settings"))
     resolved = {**DEFAULT_SETTINGS, **settings}
     layers = number_of_layers(model)
     if resolved["layer"] is None:
@@ -67,10 +66,6 @@ def resolved_settings(settings: dict[str, Any] | None, model) -> dict[str, Any]:
     layer = resolved["layer"]
     if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer <= layers:
         raise SpecError(f"simalign layer must be an integer from 0 to {layers} for this encoder, got {layer!r}")
-    if resolved["word_vector"] not in WORD_VECTORS:
-        raise unknown_name("simalign word_vector", resolved["word_vector"], WORD_VECTORS)
-    if not isinstance(resolved["batch_size"], int) or resolved["batch_size"] < 1:
-        raise SpecError(f"simalign batch_size must be a positive integer, got {resolved['batch_size']!r}")
     return resolved
 
 

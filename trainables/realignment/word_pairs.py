@@ -16,6 +16,7 @@ replays the reference's own output.
 from __future__ import annotations
 
 import gc
+import re
 from collections import Counter, defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -182,18 +183,31 @@ def dictionary_links(source_words: Sequence[str], target_words: Sequence[str],
 
 # ------------------------------------------------------------------- pharaoh
 
+# ``i-j`` (a sure link) or ``ipj`` (a possible one), ASCII digits only: ``str.isdigit``
+# also takes "²" or "١", which ``int`` then refuses or reads as another number.
+_PHARAOH_LINK = re.compile(r"([0-9]+)([-p])([0-9]+)")
+_PHARAOH_LINE = re.compile(r"\s*(?:[0-9]+[-p][0-9]+(?:\s+|$))*")
+
+
+def check_pharaoh_line(line: str, path: object = None, number: int | None = None) -> None:
+    """``parse_pharaoh_line``'s check without building the links (one regex: a 1M-line file in ~1 s)."""
+    if _PHARAOH_LINE.fullmatch(line) is None:
+        parse_pharaoh_line(line, path, number)     # raises, naming the bad token
+
+
 def parse_pharaoh_line(line: str, path: object = None, number: int | None = None,
                        include_possible: bool = False) -> list[Link]:
-    """Parse ``0-1 2-3 4p5`` (0-based); ``p`` marks a possible link."""
+    """Parse ``0-1 2-3 4p5`` (0-based); ``p`` marks a possible link. Any other token is a DataError."""
     links = []
     for token in line.split():
-        sep = "p" if "p" in token else "-"
-        if sep == "p" and not include_possible:
+        match = _PHARAOH_LINK.fullmatch(token)
+        if match is None:
+            shown = token if len(token) <= 40 else token[:37] + "..."
+            raise DataError(f"bad alignment link {shown!r} (expected i-j, or ipj for a possible link)",
+                            path, number)
+        if match.group(2) == "p" and not include_possible:
             continue
-        left, _, right = token.partition(sep)
-        if not (left.isdigit() and right.isdigit()):
-            raise DataError(f"bad alignment link {token!r} (expected i-j)", path, number)
-        links.append((int(left), int(right)))
+        links.append((int(match.group(1)), int(match.group(3))))
     return links
 
 
