@@ -155,6 +155,7 @@ def experiment_from_dict(raw: Any, base: Path | None = None, source: str | None 
         targets = _targets(raw.get("languages"), task)
         per_task[task] = TaskSettings(targets, _task_data(task, data.get(task), resolve, targets),
                                       _finetune(raw.get("finetune"), task))
+    _check_lengths(models, raw.get("finetune"), realignment_raw if realigns else {})   # values checked above
     common = {"freeze_embeddings": raw.get("freeze_embeddings", False),
               "device": raw.get("device", "auto"), "precision": raw.get("precision", "fp32"),
               "compile": raw.get("compile", False),
@@ -214,6 +215,27 @@ def _cache_location(value: Any, base: Path) -> str | None:
         return value
     path = Path(os.path.expandvars(value)).expanduser()
     return str(path if path.is_absolute() else (base / path).resolve())
+
+
+def _check_lengths(models: list[str], finetune: Any, realignment: dict[str, Any]) -> None:
+    """Token lengths the models can take (their position embeddings): 1024 for mBERT fails
+    in the first batch of every trial otherwise."""
+    from trainables.models import model_max_tokens
+
+    given = [(f"finetune.{key}", value) for key, value in (finetune or {}).items() if key in LENGTH_KEYS]
+    given += [(f"finetune.{task}.{key}", value) for task, settings in (finetune or {}).items()
+              if task in TASKS and isinstance(settings, dict)
+              for key, value in settings.items() if key in LENGTH_KEYS]
+    if "max_length" in realignment:
+        given.append(("realignment.max_length", realignment["max_length"]))
+    for model in models if given else ():
+        limit = model_max_tokens(model)
+        for where, value in given:
+            if limit is not None and value > limit:
+                raise SpecError(f"{where} {value} is longer than {model} takes ({limit} tokens)")
+
+
+LENGTH_KEYS = ("max_length", "eval_max_length")
 
 
 def _names(value: Any, key: str) -> list[str]:

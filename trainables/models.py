@@ -183,6 +183,23 @@ PAPER_MODEL_BLOCKS: dict[str, int] = {
 }
 
 
+def model_max_tokens(name: str) -> int | None:
+    """The longest input ``name`` takes, in sub-word tokens (its position embeddings; XLM-R keeps
+    two for padding), from its config; None when the config cannot be read here (a Hub id offline)."""
+    from transformers import AutoConfig
+
+    quiet_transformers()
+    try:
+        config = AutoConfig.from_pretrained(resolve_model_location(name), trust_remote_code=False)
+    except (OSError, ValueError):
+        return None
+    positions = getattr(config, "max_position_embeddings", None)
+    if not positions:
+        return None
+    return int(positions) - (2 if getattr(config, "model_type", "") in ("xlm-roberta", "roberta", "camembert")
+                             else 0)
+
+
 def model_num_blocks(name: str) -> int:
     """Number of transformer blocks, from the model's config only (no weights loaded).
 

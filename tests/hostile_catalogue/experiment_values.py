@@ -103,3 +103,10 @@ CASES = [
     _search("sampler", "cmaes", "search.sampler must be one of tpe, random, grid, got 'cmaes'"),
 ]
 
+
+CASES += [
+    _value("finetune.max_length", 1024, "finetune.max_length 1024 is longer than tiny-mbert takes (512 tokens)"),
+    _value("finetune.pos.eval_max_length", 600,
+           "finetune.pos.eval_max_length 600 is longer than tiny-mbert takes (512 tokens)"),
+    _value("realignment.max_length", 513, "realignment.max_length 513 is longer than tiny-mbert takes (512 tokens)"),
+]
