@@ -36,6 +36,7 @@ from search_spaces import preset_path
 
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("experiment", type=Path, help="experiment YAML file")
+    _add_overrides(parser)
     parser.add_argument("--output", default=None,
                         help="results directory: a path or a storage URI such as s3://bucket/run "
                              "(default: ./runs/<experiment name>)")
@@ -45,6 +46,12 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", type=int, default=0, choices=(0, 1, 2), help="Ray Tune verbosity")
     parser.add_argument("--yes", action="store_true",
                         help=f"run a grid of more than {LARGE_GRID} trials (look at alignfreeze plan first)")
+
+
+def _add_overrides(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="change the experiment file: seeds=[31] tasks=[pos] finetune.epochs=1 (values in "
+                             "YAML, checked like the file)")
 
 
 def _load(args: argparse.Namespace, experiment_path: Path, search: bool):
@@ -58,7 +65,7 @@ def _load(args: argparse.Namespace, experiment_path: Path, search: bool):
 
     # an unsupported URI scheme stops here, before anything is read or written
     requested = location(args.output) if args.output else None
-    experiment = load_experiment_file(experiment_path)
+    experiment = load_experiment_file(experiment_path, args.overrides)
     if search and experiment.search is None:
         raise SpecError(f"{experiment_path} has no 'search' section: run its grid with alignfreeze run")
     if not search and experiment.search is not None:
@@ -216,7 +223,10 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="alignfreeze", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="alignfreeze", description="AlignFreeze experiments: realign multilingual encoders with layers "
+                                        "frozen, fine-tune, evaluate zero-shot, on Ray Tune.")
+    parser.add_argument("--version", action="version", version=f"alignfreeze {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run an experiment grid on Ray Tune")
@@ -232,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print the status as JSON")
 
     demo = commands.add_parser("demo", help="run the bundled demo (tiny mBERT, PoS, 8 trials)")
+    _add_overrides(demo)
     demo.add_argument("--output", default=Path("runs") / "demo", help="results directory (a path or a storage URI)")
     demo.add_argument("--address", default=None, help=argparse.SUPPRESS)
     demo.add_argument("--dry-run", action="store_true", help=argparse.SUPPRESS)
@@ -264,6 +275,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_cache_arguments(commands.add_parser("cache", help="list or prune the cache of realigned encoders"))
     commands.add_parser("keys", help="every key of an experiment file: what it takes, its default, what it does")
     return parser
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("alignfreeze")
+    except metadata.PackageNotFoundError:      # run from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 def main(argv: list[str] | None = None) -> int:

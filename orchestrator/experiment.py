@@ -87,9 +87,13 @@ def _check_keys(mapping: Any, allowed: tuple[str, ...] | set[str], where: str) -
     return mapping
 
 
-def load_experiment_file(path: str | Path) -> Experiment:
+def load_experiment_file(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Experiment:
+    """The experiment of file ``path`` with the command line's ``KEY=VALUE`` ``overrides`` applied."""
+    from orchestrator.overrides import apply_overrides
+
     path = Path(path)
     raw = load_yaml_file(path, "experiment file")    # size, alias, duplicate-key and encoding limits
+    raw = apply_overrides(raw, overrides)
     if not isinstance(raw, dict):
         raise SpecError(f"{path}: an experiment file is a mapping of keys (models, tasks, seeds, ...), "
                         f"got {'an empty file' if raw is None else type(raw).__name__}")

@@ -20,6 +20,8 @@ from orchestrator.model_costs import SUSTAINED_FLOPS
 
 def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("experiment", type=Path, help="experiment YAML file")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="change the experiment file, as alignfreeze run does (finetune.epochs=1)")
     parser.add_argument("--throughput", type=Path, default=None, metavar="FILE",
                         help="measured throughput, JSON or YAML: model -> {finetune_seq_per_s, "
                              "realign_pairs_per_s} (default: the estimates of orchestrator/model_costs.py)")
@@ -35,7 +37,7 @@ def run_plan(args: argparse.Namespace) -> int:
     from orchestrator.plan import build_plan
 
     throughput = load_throughput_file(args.throughput) if args.throughput is not None else None
-    experiment = load_experiment_file(args.experiment)
+    experiment = load_experiment_file(args.experiment, args.overrides)
     plan = build_plan(experiment, throughput, args.steps)
     print(json.dumps(plan.to_dict(), indent=2) if args.json else format_plan(plan))
     return 0

@@ -96,6 +96,22 @@ def _count_values(root: Any) -> None:
     size(root)
 
 
+def parse_yaml_value(text: str, what: str) -> Any:
+    """One value written in YAML (a command-line override), under the file's limits; a
+    one-line SpecError naming ``what`` when it is not valid YAML."""
+    from trainables.errors import SpecError
+
+    if len(text) > MAX_FILE_BYTES:
+        raise SpecError(f"{what}: a value of {len(text):,} characters; the limit is {MAX_FILE_BYTES:,}")
+    try:
+        return yaml.load(text, Loader=_LimitedLoader) if text.strip() else None
+    except yaml.YAMLError as error:
+        problem = getattr(error, "problem", None) or (str(error).splitlines() or ["?"])[0]
+        raise SpecError(f"{what}: invalid YAML value {short(text)} ({problem[:2 * MAX_ECHO]})") from None
+    except RecursionError:
+        raise SpecError(f"{what}: invalid YAML value (nested too deep)") from None
+
+
 def load_yaml_file(path: str | Path, what: str = "file") -> Any:
     """The data of YAML file ``path``, or a one-line DataError naming it (and the line)."""
     path = Path(path)

@@ -118,3 +118,20 @@ CASES = [
     # size
     Case("2080 trials without --yes", _huge_grid, "2080 trials, more than 2000"),
 ]
+
+
+def _with_overrides(*overrides: str):
+    def argv(directory: Path) -> list[str]:
+        return ["run", str(write_experiment(directory, demo())), *overrides, "--dry-run"]
+    return argv
+
+
+CASES += [
+    Case("override without =", _with_overrides("seeds"), "override 'seeds': expected KEY=VALUE"),
+    Case("override of a misspelt key", _with_overrides("finetune.epoch=1"),
+         "unknown key in finetune 'epoch'; did you mean epochs?"),
+    Case("override value out of range", _with_overrides("finetune.warmup_ratio=5"),
+         "finetune.warmup_ratio must be a number from 0 to 1, got 5"),
+    Case("override alias bomb", _with_overrides("description=" + "[" * 100_000), "override description"),
+    Case("override into a list", _with_overrides("seeds.first=1"), "seeds is not a mapping"),
+]
