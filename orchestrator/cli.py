@@ -239,7 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser("status", help="where a run or search stands (done, errored, checkpointed)")
     status.add_argument("directory", help="results directory of alignfreeze run or search (a path or a storage URI)")
-    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    status.add_argument("--json", action="store_true",
+                        help="print the status as JSON (each trial: state, scores, duration, when it ended)")
+    status.add_argument("--watch", type=float, nargs="?", const=10.0, default=None, metavar="SECONDS",
+                        help="print it again every SECONDS (default 10) until every trial is done; Ctrl-C stops")
 
     demo = commands.add_parser("demo", help="run the bundled demo (tiny mBERT, PoS, 8 trials)")
     _add_overrides(demo)
@@ -277,6 +280,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _status(args: argparse.Namespace) -> int:
+    """``status``, once or every ``--watch`` seconds (redrawn on a terminal, appended in a log)."""
+    import time
+
+    from orchestrator.status import format_status, run_status
+
+    if args.watch is not None and not args.watch > 0:
+        raise SpecError(f"--watch must be a number of seconds > 0, got {args.watch}")
+    while True:
+        status = run_status(args.directory)
+        text = json.dumps(status, indent=2) if args.json else format_status(status)
+        finished = status["counts"]["done"] == status["planned"]
+        if args.watch is not None and sys.stdout.isatty():
+            print("\033[H\033[2J", end="")          # clear the screen: one view, redrawn
+        elif args.watch is not None:
+            print(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        print(text, flush=True)
+        if args.watch is None or finished:
+            # 0 once every planned trial has its result: usable in scripts
+            return 0 if finished else 1
+        try:
+            time.sleep(args.watch)
+        except KeyboardInterrupt:
+            return 1
+
+
 def _version() -> str:
     from importlib import metadata
 
@@ -295,12 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "search":
             return _search(args)
         if args.command == "status":
-            from orchestrator.status import format_status, run_status
-
-            status = run_status(args.directory)
-            print(json.dumps(status, indent=2) if args.json else format_status(status))
-            # 0 once every planned trial has its result: usable in scripts
-            return 0 if status["counts"]["done"] == status["planned"] else 1
+            return _status(args)
         if args.command == "demo":
             return _run(args, preset_path("demo"))
         if args.command == "analyze":

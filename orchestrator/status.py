@@ -47,7 +47,7 @@ def run_status(directory: str | Path) -> dict[str, Any]:
         row: dict[str, Any] = {"trial_id": trial_id}
         error_file = directory / results_dir.ERRORS / f"{trial_id}.json"
         if trial_id in done:
-            row["state"] = "done"
+            row.update(state="done", **_done_facts(directory / results_dir.RESULTS / f"{trial_id}.json"))
         elif trial_id in live:
             row.update(state="running", running=live[trial_id])
             checkpoint = latest_checkpoint(directory / results_dir.RAY_STORAGE, trial_id)
@@ -56,6 +56,7 @@ def run_status(directory: str | Path) -> dict[str, Any]:
         elif error_file.is_file():
             row["state"] = "errored"
             row["error"] = _error_text(error_file)
+            row["finished"] = _modified(error_file)
         else:
             checkpoint = latest_checkpoint(directory / results_dir.RAY_STORAGE, trial_id)
             row["state"] = "checkpointed" if checkpoint else "not started"
@@ -85,6 +86,28 @@ def run_status(directory: str | Path) -> dict[str, Any]:
             "no_longer_planned": no_longer_planned, "damaged": damaged_files,
             "run": {k: v for k, v in run.items() if k != "trials"} if run else None,
             "identity": manifest.get("identity", 1)}    # 1: trial IDs of a version before content-based ones
+
+
+def _modified(path: Path) -> str | None:
+    """When ``path`` was last written, ISO 8601 in UTC (a result is written once, at its trial's end)."""
+    from datetime import datetime, timezone
+
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
+    except OSError:
+        return None
+
+
+def _done_facts(path: Path) -> dict[str, Any]:
+    """What ``status --json`` tells of a finished trial: its scores (targets' average and English,
+    each metric), its duration and when it ended; nothing a damaged file cannot give."""
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    timings = (result.get("provenance") or {}).get("timings") or {}
+    return {"average": result.get("average"), "english": result.get("english"),
+            "duration_s": timings.get("total_s"), "finished": _modified(path)}
 
 
 def _study_problem(study: Any) -> str | None:
