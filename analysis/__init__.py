@@ -9,5 +9,6 @@ tables       the paper's table and the significance tables, rendered
 plots        delta bars, heatmaps, metric against frozen depth, window heatmaps
 search_tables the depth search's per-study tables (validation, test, the chosen setting)
 report       the self-contained HTML report
-commands     ``alignfreeze analyze`` and ``alignfreeze import-reference``
+export       alignfreeze export: a run directory as one tidy per-seed, per-language table
+commands     ``alignfreeze analyze``, ``import-reference`` and ``export``
 """

@@ -1,4 +1,4 @@
-"""The ``alignfreeze analyze`` and ``alignfreeze import-reference`` commands.
+"""The ``alignfreeze analyze``, ``alignfreeze import-reference`` and ``alignfreeze export`` commands.
 
 The orchestrator's CLI owns argparse and calls ``add_*_arguments`` /
 ``run_*``. User errors are raised as AlignFreezeError (the CLI prints the
@@ -13,8 +13,13 @@ from pathlib import Path
 
 from analysis import reference, significance, tables
 from analysis.findings import AnalysisOptions, findings_of
-from analysis.results import (LoadedResults, TrialIssue, sources_results, write_table,
-                              write_text)
+from analysis.results import (
+    LoadedResults,
+    TrialIssue,
+    sources_results,
+    write_table,
+    write_text,
+)
 from analysis.search_tables import search_tables
 from orchestrator.results import check_output_file
 from trainables.errors import DataError, SpecError, short
@@ -55,7 +60,9 @@ def add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=significance.DEFAULT_SEED,
                         help="bootstrap seed (default 0)")
     parser.add_argument("--per-language", action="store_true",
-                        help="also show the per-language comparisons (always in html)")
+                        help="also the per-language tables: mean +- std per language and the "
+                             "comparisons (csv: one tidy row per strategy x language instead "
+                             "of the summary rows; always in html)")
     parser.add_argument("--no-figures", action="store_true", help="html without figures")
 
 
@@ -118,7 +125,7 @@ def run_analyze(args: argparse.Namespace) -> int:
         text = html_report(findings, [str(s) for s in args.sources], loaded.errored,
                            loaded.missing, loaded.notes, with_figures=not args.no_figures)
     elif format == "csv":
-        text = tables.summary_csv(findings)
+        text = tables.summary_csv(findings, args.per_language)
     else:
         # a depth search's directory: its studies' tables (validation, test, the chosen setting) too
         text = tables.rendered_tables(findings, format, args.per_language) + search_tables(
@@ -154,4 +161,28 @@ def run_import_reference(args: argparse.Namespace) -> int:
           f"{table['task'].nunique()} tasks, "
           f"{table[['strategy', 'aligner', 'schedule']].drop_duplicates().shape[0]} strategy "
           f"variants, seeds {', '.join(map(str, sorted(table['seed'].unique())))}) to {args.out}")
+    return 0
+
+
+def add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("directory", metavar="DIR",
+                        help="a run directory (alignfreeze run --output; a path or a storage URI)")
+    parser.add_argument("--out", type=Path, required=True, metavar="FILE",
+                        help="the tidy per-seed, per-language table to write (.csv or .parquet): "
+                             "one row per trial x split x language x metric, English included")
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from analysis.export import SUFFIXES, export_table
+
+    if args.out.suffix.lower() not in SUFFIXES:
+        raise SpecError(f"--out must end in .csv or .parquet, got {short(args.out.name)}")
+    check_output_file(args.out)          # refused before the run directory is read
+    table, loaded = export_table(args.directory)
+    _stderr(issue_lines(loaded.errored, loaded.missing))
+    write_table(table, args.out)
+    splits = ", ".join(f"{split} {count}" for split, count
+                       in table["split"].value_counts(sort=False).items())
+    print(f"wrote {len(table)} rows ({table['trial_id'].nunique()} trials, "
+          f"{table['language'].nunique()} languages, rows per split: {splits}) to {args.out}")
     return 0

@@ -31,7 +31,7 @@ class AnalysisOptions:
     n_resamples: int = significance.DEFAULT_RESAMPLES
     seed: int = significance.DEFAULT_SEED
 
-    def check(self) -> "AnalysisOptions":
+    def check(self) -> AnalysisOptions:
         if self.test not in significance.TESTS:
             raise SpecError(f"unknown test {self.test!r} (expected "
                             f"{', '.join(significance.TESTS)})")
@@ -58,6 +58,21 @@ class Findings:
     comparisons: pd.DataFrame         # per language: tests, corrected p, effect, CI
     summaries: pd.DataFrame           # per group: mean delta, CI, P(improvement), sig counts
     warnings: list[str] = field(default_factory=list)
+    english: pd.DataFrame | None = None   # per group: the source language's mean and std
+    spread: pd.DataFrame | None = None    # per group: std over seeds of the target average
+    left_out: list[str] = field(default_factory=list)   # aligners/schedules in the input, not kept
+
+    @property
+    def scope(self) -> str:
+        """The aligner(s) and schedule(s) the tables show, for every title: "aligner dico,
+        schedule before" (the baseline realigns nothing and is always kept)."""
+        realigned = self.table[self.table["strategy"] != vocabulary.BASELINE]
+        if realigned.empty:
+            return "fine-tuning only"
+        aligners = sorted(realigned["aligner"].unique())
+        schedules = sorted(realigned["schedule"].unique())
+        return (f"aligner{'s' if len(aligners) > 1 else ''} {', '.join(aligners)}, "
+                f"schedule{'s' if len(schedules) > 1 else ''} {', '.join(schedules)}")
 
     @property
     def strategy_rows(self) -> pd.DataFrame:
@@ -69,17 +84,11 @@ class Findings:
             else column).reset_index(drop=True)
 
     def row_label(self, strategy: str, aligner: str, schedule: str) -> str:
-        """The strategy's label, with aligner / schedule when they vary."""
+        """The strategy's label with its aligner and schedule (the baseline has neither)."""
         label = vocabulary.strategy_label(strategy)
         if strategy == vocabulary.BASELINE:
             return label
-        realigned = self.averages[self.averages["strategy"] != vocabulary.BASELINE]
-        extra = []
-        if realigned["aligner"].nunique() > 1:
-            extra.append(aligner)
-        if realigned["schedule"].nunique() > 1:
-            extra.append(schedule)
-        return f"{label} ({', '.join(extra)})" if extra else label
+        return f"{label} ({aligner}, {schedule})"
 
 
 def selected_table(table: pd.DataFrame, options: AnalysisOptions) -> pd.DataFrame:
@@ -108,6 +117,20 @@ def selected_table(table: pd.DataFrame, options: AnalysisOptions) -> pd.DataFram
     return table[chosen].reset_index(drop=True)
 
 
+def left_out(table: pd.DataFrame, selected: pd.DataFrame) -> list[str]:
+    """What the selection dropped of the input's aligners and schedules, one phrase each:
+    "kept aligner dico; left out fastalign, awesome (--aligner all keeps every one)"."""
+    realigned = table[table["strategy"] != vocabulary.BASELINE]
+    kept = selected[selected["strategy"] != vocabulary.BASELINE]
+    phrases = []
+    for column in ("aligner", "schedule"):
+        dropped = sorted(set(realigned[column]) - set(kept[column]))
+        if dropped:
+            phrases.append(f"kept {column} {', '.join(sorted(set(kept[column])))}; left out "
+                           f"{', '.join(dropped)} (--{column} all keeps every one)")
+    return phrases
+
+
 def findings_of(table: pd.DataFrame, options: AnalysisOptions = AnalysisOptions()) -> Findings:
     """Run the whole analysis on a tidy table."""
     options.check()
@@ -124,5 +147,8 @@ def findings_of(table: pd.DataFrame, options: AnalysisOptions = AnalysisOptions(
     summaries = significance.strategy_summaries(comparisons, options.n_resamples, options.seed)
     if not (selected["strategy"] == vocabulary.BASELINE).any():
         notes.insert(0, "no baseline (fine-tuning only) results: nothing to compare with")
+    dropped = left_out(table, selected)
+    notes[:0] = dropped      # never silently: stderr says what the tables leave out
     return Findings(options, selected, cells, averages, verdicts, counts, comparisons, summaries,
-                    notes)
+                    notes, statistics.english_scores(cells), statistics.average_spread(selected),
+                    dropped)

@@ -108,3 +108,23 @@ def seed_averages(table: pd.DataFrame) -> pd.DataFrame:
     targets = table[table["is_target"]]
     return (targets.groupby(GROUP_COLUMNS + ["seed"], sort=False, observed=True)["value"]
             .mean().rename("average").reset_index())
+
+
+def english_scores(cells: pd.DataFrame) -> pd.DataFrame:
+    """Per group: the source language's (English) mean and std over seeds."""
+    source = cells[~cells["is_target"].astype(bool)]
+    columns = GROUP_COLUMNS + ["english", "english_std", "english_n_seeds"]
+    if source.empty:
+        return pd.DataFrame(columns=columns)
+    return source.rename(columns={"mean": "english", "std": "english_std",
+                                  "n_seeds": "english_n_seeds"})[columns].reset_index(drop=True)
+
+
+def average_spread(table: pd.DataFrame) -> pd.DataFrame:
+    """Per group: the std over seeds (ddof=0) of each seed's target average, and the seeds."""
+    per_seed = seed_averages(table)
+    if per_seed.empty:
+        return pd.DataFrame(columns=GROUP_COLUMNS + ["average_std", "n_seeds"])
+    return (per_seed.groupby(GROUP_COLUMNS, sort=False, observed=True)["average"]
+            .agg(average_std=lambda v: float(np.std(v.to_numpy(), ddof=0)), n_seeds="count")
+            .reset_index())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 
+from trainables.languages import SOURCE_LANGUAGE
 from trainables.tasks.registry import TASKS
 
 BASELINE = "baseline"
@@ -121,3 +122,18 @@ def frozen_window(strategy: str, num_blocks: int | None = None) -> tuple[int, in
             return 0, depth
         return (num_blocks - depth, depth) if num_blocks else None
     return None
+
+
+def language_order(task: str, language: str) -> tuple[int, int, str]:
+    """Sort key, one order everywhere: the task's target languages in the order
+    of trainables/languages.py, then other targets by code, English last."""
+    if language == SOURCE_LANGUAGE:
+        return (2, 0, "")
+    listed = TASKS[task].paper_languages if task in TASKS else ()
+    if language in listed:
+        return (0, listed.index(language), "")
+    return (1, 0, language)
+
+
+def sorted_languages(task: str, languages) -> list[str]:
+    return sorted(set(languages), key=lambda language: language_order(task, language))

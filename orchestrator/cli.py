@@ -6,6 +6,7 @@
     alignfreeze demo [--output DIR]
     alignfreeze analyze SOURCE... [--format ...]
     alignfreeze import-reference DIR --out FILE.csv
+    alignfreeze export DIR --out FILE.csv|FILE.parquet
     alignfreeze align-eval [...]
     alignfreeze align --aligner NAME --language XX --parallel FILE [...]
     alignfreeze score TASK FILE...
@@ -43,7 +44,10 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", default=None,
                         help="address of an existing Ray cluster (default: start one locally)")
     parser.add_argument("--dry-run", action="store_true", help="validate and list the trials, run nothing")
-    parser.add_argument("--verbose", type=int, default=0, choices=(0, 1, 2), help="Ray Tune verbosity")
+    parser.add_argument("--verbose", type=int, default=0, choices=(0, 1, 2),
+                        help="0: the live view only (Ray's own output off); 1: also Ray Tune's status tables "
+                             "and Ray's worker lines (the view prints plain lines); 2: also every result "
+                             "Tune receives")
     parser.add_argument("--yes", action="store_true",
                         help=f"run a grid of more than {LARGE_GRID} trials (look at alignfreeze plan first)")
 
@@ -257,6 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_import_reference_arguments(commands.add_parser(
         "import-reference", help="turn the authors' per-seed CSVs into a tidy table"))
 
+    from analysis.commands import add_export_arguments
+
+    add_export_arguments(commands.add_parser(
+        "export", help="a run directory as a tidy per-seed, per-language table (.csv or .parquet)"))
+
     from orchestrator.align_eval_command import add_align_eval_arguments
 
     add_align_eval_arguments(commands.add_parser(
@@ -335,6 +344,10 @@ def main(argv: list[str] | None = None) -> int:
             from analysis.commands import run_import_reference
 
             return run_import_reference(args)
+        if args.command == "export":
+            from analysis.commands import run_export
+
+            return run_export(args)
         if args.command == "align-eval":
             from orchestrator.align_eval_command import run_align_eval
 
