@@ -13,7 +13,8 @@ driver's values, not its own.
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Mapping
 
 from trainables.errors import SpecError
 
@@ -34,6 +35,33 @@ def trial_environment(environ: Mapping[str, str] | None = None) -> dict[str, str
     return {**TRIAL_DEFAULTS, **chosen}
 
 
+# Set by Ray for the entrypoint of a Ray Job (ray job submit): the job's config, its runtime env
+# included. Ray refuses a driver's runtime env that sets a variable the job's also sets.
+JOB_CONFIG_VARIABLE = "RAY_JOB_CONFIG_JSON_ENV_VAR"
+
+
+def job_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables a Ray Job's own runtime env sets (empty outside a Ray Job)."""
+    import json
+
+    environ = os.environ if environ is None else environ
+    try:
+        config = json.loads(environ.get(JOB_CONFIG_VARIABLE) or "{}")
+    except ValueError:
+        return {}
+    runtime_env = config.get("runtime_env") if isinstance(config, dict) else None
+    env_vars = runtime_env.get("env_vars") if isinstance(runtime_env, dict) else None
+    return dict(env_vars) if isinstance(env_vars, dict) else {}
+
+
+def driver_runtime_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The runtime env this driver gives Ray: the trial environment, less what a Ray Job's
+    runtime env already sets (those reach every worker through the job, with the job's values)."""
+    job = job_environment(environ)
+    forwarded = {k: v for k, v in trial_environment(environ).items() if k not in job}
+    return {"env_vars": forwarded} if forwarded else {}
+
+
 def connect(address: str | None = None, num_cpus: int | None = None,
             num_gpus: int | None = None) -> list[dict[str, float]]:
     """Start or join Ray; return the resources of each alive node."""
@@ -45,7 +73,7 @@ def connect(address: str | None = None, num_cpus: int | None = None,
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True,
                                "configure_logging": True, "logging_level": "WARNING"}
-    runtime_env = {"env_vars": trial_environment()}
+    runtime_env = driver_runtime_env()
     if address:
         try:
             ray.init(address=address, runtime_env=runtime_env, **options)
@@ -57,6 +85,39 @@ def connect(address: str | None = None, num_cpus: int | None = None,
     else:
         ray.init(num_cpus=num_cpus, num_gpus=num_gpus, runtime_env=runtime_env, **options)
     return node_resources()
+
+
+@contextmanager
+def forward_worker_lines(handler: Callable[[dict[str, Any]], None]) -> Iterator[None]:
+    """While the block runs, the lines Ray forwards from workers go to ``handler`` instead of Ray's printer.
+
+    Ray's printer tags a line by pid and deduplicates; ``handler`` gets each
+    batch (``{"pid", "lines", "is_err", ...}``) as Ray's log thread receives it.
+    A Ray without the dispatcher (its internals moved) keeps its own printer.
+    """
+    try:
+        from ray._private.ray_logging import global_worker_stdstream_dispatcher as dispatcher
+    except ImportError:
+        yield
+        return
+    with dispatcher._lock:
+        ray_printers = [pair for pair in dispatcher.handlers if pair[0] == "ray_print_logs"]
+
+    def route(data: dict[str, Any]) -> None:
+        if data.get("pid") == "autoscaler":     # Ray's printer keeps only its events (a request no node fits)
+            for _, printer in ray_printers:
+                printer(data)
+        else:
+            handler(data)
+
+    dispatcher.remove_handler("ray_print_logs")
+    dispatcher.add_handler("alignfreeze_print_logs", route)
+    try:
+        yield
+    finally:
+        dispatcher.remove_handler("alignfreeze_print_logs")
+        for name, printer in ray_printers:
+            dispatcher.add_handler(name, printer)
 
 
 def node_resources() -> list[dict[str, float]]:

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import results as results_dir
-from orchestrator.cluster import check_resources, connect, shutdown
+from orchestrator.cluster import check_resources, connect, forward_worker_lines, shutdown
 from orchestrator.driver_lock import DriverLock
 from orchestrator.experiment import Experiment
+from orchestrator.progress import ProgressView, WorkerLines, planned_seconds, quiet_ray
 from orchestrator.running import RunningTrials
 from trainables.checkpoint_policy import CheckpointPolicy
 from trainables.errors import SpecError
@@ -35,7 +36,9 @@ class TrialSession:
     def __init__(self, output: Path, ray_options: dict[str, Any],
                  resources: dict[tuple[str, str], tuple[int, float]],
                  address: str | None = None, verbose: int = 1,
-                 checkpoint: CheckpointPolicy = CheckpointPolicy()):
+                 checkpoint: CheckpointPolicy = CheckpointPolicy(), weights: dict[str, float] | None = None):
+        quiet_ray(verbose)               # before ray is imported: no deduplication; Ray's own output off at 0
+        self.weights = weights or {}     # each trial's planned seconds: the live view's ETA
         self.output = output.resolve()
         self.checkpoint = checkpoint     # mid-phase checkpoints, and what a finished trial keeps
         self.ray_options = ray_options
@@ -82,7 +85,8 @@ class TrialSession:
         started = time.perf_counter()
         from trainables.ray_trainable import fit_trials
 
-        outcome = self._fit(lambda storage, name, **options: fit_trials(pending, storage, name, **options))
+        outcome = self._fit(lambda storage, name, **options: fit_trials(pending, storage, name, **options),
+                            planned=[t.trial_id for t in trials], done=done)
         finished = results_dir.completed_ids(self.output)
         summary.update(errors=outcome["errors"], errored=outcome["errored"],
                        missing=[t.trial_id for t in pending if t.trial_id not in finished],
@@ -112,11 +116,16 @@ class TrialSession:
         outcome = self._fit(fit, ended=feed.trial_ended)
         return {**outcome, "wall_s": time.perf_counter() - started}
 
-    def _fit(self, fit: Any, ended: Any = None) -> dict[str, Any]:
-        """One Tune experiment (``fit``) whose trials' result and error files the driver writes as they end."""
+    def _fit(self, fit: Any, ended: Any = None, planned: list[str] = (), done: Any = ()) -> dict[str, Any]:
+        """One Tune experiment (``fit``) whose trials' result and error files the driver writes as they end.
+
+        ``planned``: the trials of the grid (a search's are added as they start), ``done``: those with results.
+        """
         self._connect()
         output = self.output
         keep = self.checkpoint.keep
+        # the console's live view; redrawn on a terminal only when Ray prints nothing of its own
+        view = ProgressView(planned, done, self.weights, live=None if self.verbose == 0 else False)
 
         def on_result(result: dict[str, Any]) -> None:
             from trainables.checkpoint_layout import release_checkpoints
@@ -126,16 +135,16 @@ class TrialSession:
             # the result is safe on disk: its checkpoints (model + Adam state, ~3x the model) go
             weights = output / results_dir.RESULTS / f"{result['trial_id']}.safetensors"
             for warning in release_checkpoints(output / results_dir.RAY_STORAGE, result["trial_id"], keep, weights):
-                print(f"[alignfreeze] WARNING: {warning}", file=sys.stderr, flush=True)
+                view.say(f"WARNING: {warning}")
             average = ", ".join(f"{k} {v:.4f}" for k, v in result["average"].items())
-            print(f"[alignfreeze] done {result['trial_id']}: target average {average} "
-                  f"({result['provenance']['timings'].get('total_s', 0):.1f} s)", file=sys.stderr, flush=True)
+            view.finished(result["trial_id"], f"target average {average} "
+                          f"({result['provenance']['timings'].get('total_s', 0):.1f} s)")
             if ended is not None:
                 ended(result["trial_id"], False)
 
         def on_error(spec: TrialSpec, message: str) -> None:
             results_dir.write_error(output, spec.trial_id, spec.to_dict(), message)
-            print(f"[alignfreeze] FAILED {spec.trial_id}: {message}", file=sys.stderr, flush=True)
+            view.failed(spec.trial_id, f"{message} (see {output / results_dir.ERRORS / spec.trial_id}.json)")
             if ended is not None:
                 ended(spec.trial_id, True)
 
@@ -147,20 +156,22 @@ class TrialSession:
 
         def on_retry(trial_id: str, message: str, failures: int) -> None:
             message = message if len(message) <= 160 else message[:157] + "..."
-            print(f"[alignfreeze] {trial_id} failed ({message}); Ray Tune restarts it from its latest "
-                  f"checkpoint (failure {failures} of at most {max_failures})", file=sys.stderr, flush=True)
+            view.say(f"{trial_id} failed ({message}); Ray Tune restarts it from its latest "
+                     f"checkpoint (failure {failures} of at most {max_failures})")
 
         # which trials run where, for alignfreeze status while this experiment runs (removed after it)
-        running = RunningTrials(output, on_retry)
+        running = RunningTrials(output, on_retry, view=view)
         try:
-            return fit(output / results_dir.RAY_STORAGE, name,
-                       on_result=on_result, on_error=on_error,
-                       max_concurrent=options.get("max_concurrent_trials"),
-                       reuse_actors=bool(options.get("reuse_actors", True)),
-                       max_failures=max_failures, verbose=self.verbose,
-                       checkpoint=self.checkpoint, running=running)
+            # worker lines tagged with their trial, none deduplicated (Ray's chatter only with --verbose)
+            with forward_worker_lines(WorkerLines(view, chatter=self.verbose > 0)):
+                return fit(output / results_dir.RAY_STORAGE, name,
+                           on_result=on_result, on_error=on_error,
+                           max_concurrent=options.get("max_concurrent_trials"),
+                           reuse_actors=bool(options.get("reuse_actors", True)),
+                           max_failures=max_failures, verbose=self.verbose,
+                           checkpoint=self.checkpoint, running=running)
         finally:
-            running.close()
+            running.close()      # also the view's last status
 
 
 def trial_slots(nodes: list[dict[str, float]], resources: dict[tuple[str, str], tuple[int, float]]) -> int:
@@ -183,7 +194,7 @@ def run_experiment(experiment: Experiment, output: Path, address: str | None = N
     output = output.resolve()
     prepare_output(output, search=False)
     with TrialSession(output, experiment.ray, experiment.resources, address, verbose,
-                      checkpoint=experiment.checkpoint) as session:
+                      checkpoint=experiment.checkpoint, weights=planned_seconds(experiment)) as session:
         reconciled = results_dir.write_manifest(output, experiment.name, experiment.trials, experiment.source)
         _report_reconciled(reconciled, output)
         summary = session.run(experiment.trials)

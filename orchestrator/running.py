@@ -14,6 +14,9 @@ while it is live: not live once its driver's pid is gone (a reader on the
 driver's host sees that at once) or its heartbeat is older than
 ``STALE_AFTER_S`` (any host; clocks must agree within seconds). A record
 that is not live is ignored: its trials are checkpointed or not started.
+
+The same callbacks feed the live view of the console (``view``:
+``orchestrator.progress.ProgressView``), which ``beat`` redraws.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from orchestrator.progress import progress_of
 from trainables.processes import process_alive
 from trainables.storage import location, write_json
 
@@ -41,8 +45,10 @@ def _now() -> str:
 class RunningTrials:
     """The driver's side: Tune's callbacks (``trainables.ray_trainable``) call these."""
 
-    def __init__(self, directory: Path, on_retry: Callable[[str, str, int], None] | None = None):
+    def __init__(self, directory: Path, on_retry: Callable[[str, str, int], None] | None = None,
+                 view: Any = None):
         self.on_retry = on_retry     # (trial_id, error line, failures so far): tell the user at once
+        self.view = view             # the console's ProgressView, or None
         self.path = location(directory) / RUNNING
         self.record: dict[str, Any] = {"driver": {"host": socket.gethostname(), "pid": os.getpid(),
                                                   "started": _now()},
@@ -62,12 +68,22 @@ class RunningTrials:
                                            **({"failures": previous["failures"]} if "failures" in previous
                                               else {})}
         self._write()
+        if self.view is not None:
+            self.view.started(trial_id)
 
     def reported(self, trial_id: str, result: dict[str, Any]) -> None:
         entry = self.record["trials"].setdefault(trial_id, {"state": "running", "since": _now(), "attempt": 1})
-        entry.update({"host": result.get("hostname"), "node_ip": result.get("node_ip"), "pid": result.get("pid"),
-                      "last_report": {"phase": result.get("phase"), "epoch": result.get("epoch"), "at": _now()}})
-        self._write()
+        new_place = entry.get("pid") != result.get("pid") or entry.get("host") != result.get("hostname")
+        entry.update({"host": result.get("hostname"), "node_ip": result.get("node_ip"), "pid": result.get("pid")})
+        if "progress_phase" in result:     # where it stands between checkpoints (step k/N), for alignfreeze status
+            entry["position"] = {**progress_of(result), "at": _now()}
+        else:                              # a checkpoint's report, or the result
+            entry["last_report"] = {"phase": result.get("phase"), "epoch": result.get("epoch"), "at": _now()}
+        # progress reports come every few seconds: the file is rewritten with the heartbeat, not each time
+        if new_place or "progress_phase" not in result or time.monotonic() - self._written >= HEARTBEAT_S:
+            self._write()
+        if self.view is not None:
+            self.view.reported(trial_id, result)
 
     def failed(self, trial_id: str, message: str) -> None:
         """Tune will retry the trial (from its latest checkpoint): it waits for a new start."""
@@ -77,19 +93,27 @@ class RunningTrials:
         for key in ("host", "node_ip", "pid"):
             entry.pop(key, None)
         self._write()
+        if self.view is not None:
+            self.view.retrying(trial_id)
         if self.on_retry is not None:
             self.on_retry(trial_id, message, len(entry["failures"]))
 
     def ended(self, trial_id: str) -> None:
         if self.record["trials"].pop(trial_id, None) is not None:
             self._write()
+        if self.view is not None:
+            self.view.ended(trial_id)
 
     def beat(self) -> None:
         if time.monotonic() - self._written >= HEARTBEAT_S:
             self._write()
+        if self.view is not None:
+            self.view.tick()
 
     def close(self) -> None:
         self.path.unlink(missing_ok=True)
+        if self.view is not None:
+            self.view.close()
 
 
 def stale_reason(record: dict[str, Any], now: float | None = None) -> str | None:

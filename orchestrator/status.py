@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import results as results_dir
+from orchestrator.progress import position_words
 from orchestrator.running import RUNNING, read_running
 from trainables.checkpoint_layout import checkpoint_phase, latest_checkpoint
 from trainables.errors import DataError
@@ -163,6 +164,9 @@ def _running_text(row: dict[str, Any]) -> str:
     else:
         where = f" on {info.get('host')} (pid {info['pid']})" if info.get("pid") else ", no report yet"
         text = f"running       {row['trial_id']}: {attempt} since {info.get('since')}{where}"
+        position = info.get("position")
+        if isinstance(position, dict) and position.get("phase"):
+            text += f", {position_words(position)} at {position.get('at')}"
     if row.get("checkpoint"):
         text += f"; latest checkpoint {_phase_text(row.get('phase'))}"
     return text

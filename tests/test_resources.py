@@ -284,3 +284,21 @@ def test_trials_on_a_two_node_cluster(tmp_path, two_node_cluster):
     assert result["provenance"]["realignment_cache"]["hit"] is False
     assert list(driver_cache.rglob("complete")), "the trial did not use the driver's ALIGNFREEZE_REALIGNED_CACHE"
     assert not two_node_cluster["node_cache"].exists(), "the trial used the node's own cache"
+
+
+def test_a_ray_jobs_own_variables_are_not_forwarded_again():
+    """Inside a Ray Job, a variable the job's runtime env sets is left to the job: Ray
+    refuses a driver runtime env that sets it again ("Failed to merge the Job's runtime env")."""
+    import json
+
+    from orchestrator.cluster import driver_runtime_env
+
+    job = json.dumps({"runtime_env": {"env_vars": {"HF_HUB_OFFLINE": "1"}, "working_dir": "gcs://x.zip"}})
+    environ = {"HF_HUB_OFFLINE": "1", "HF_HOME": "/cache/hf", "PATH": "/bin", "RAY_JOB_CONFIG_JSON_ENV_VAR": job}
+    assert driver_runtime_env(environ) == {"env_vars": {"HF_HOME": "/cache/hf", "TOKENIZERS_PARALLELISM": "false"}}
+    # outside a job, everything the trials read is forwarded
+    assert driver_runtime_env({"HF_HUB_OFFLINE": "1"}) == \
+        {"env_vars": {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}}
+    # a job that sets every forwarded variable leaves the driver nothing to add
+    job = json.dumps({"runtime_env": {"env_vars": {"TOKENIZERS_PARALLELISM": "true"}}})
+    assert driver_runtime_env({"RAY_JOB_CONFIG_JSON_ENV_VAR": job}) == {}
