@@ -64,6 +64,9 @@ def add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
                              "comparisons (csv: one tidy row per strategy x language instead "
                              "of the summary rows; always in html)")
     parser.add_argument("--no-figures", action="store_true", help="html without figures")
+    parser.add_argument("--figures", type=Path, default=None, metavar="DIR",
+                        help="also write every figure as PDF and SVG files, with captions.md, "
+                             "into DIR (any format)")
 
 
 def output_format(format: str | None, out: Path | None) -> str:
@@ -118,6 +121,12 @@ def run_analyze(args: argparse.Namespace) -> int:
         raise DataError("no completed results to analyse", ", ".join(map(str, args.sources)))
     findings = findings_of(loaded.table, options)
     _stderr([f"warning: {line}" for line in findings.warnings])
+    if args.figures is not None:
+        from analysis.plots import write_figures  # matplotlib only when asked for
+
+        written = write_figures(findings, args.figures)
+        print(f"wrote {len(written) - 1} figure files and captions.md to {args.figures}",
+              file=sys.stderr if args.out is None else sys.stdout)
 
     if format == "html":
         from analysis.report import html_report  # matplotlib only when asked for

@@ -97,6 +97,8 @@ def _load(args: argparse.Namespace, experiment_path: Path, search: bool):
     else:
         print(f"experiment {experiment.name}: {len(experiment.trials)} trials -> {output.resolve()}",
               file=sys.stderr)
+    if not args.dry_run and not isinstance(output, RemotePath):
+        print(f"training curves: tensorboard --logdir {output.resolve() / 'ray'}", file=sys.stderr)
     if args.dry_run:
         _dry_run(experiment)
     return experiment, output

@@ -144,7 +144,7 @@ def run_depth_search(experiment: Experiment, output: Path, address: str | None =
     prepare_output(output, search=True)        # a damaged or foreign results directory: one line
     storage = experiment.search.storage or default_storage(output)
     with session_factory(output, experiment.ray, experiment.resources, address, verbose,
-                         checkpoint=experiment.checkpoint) as session:
+                         checkpoint=experiment.checkpoint, loggers=experiment.loggers.to_dict()) as session:
         # written under the session's driver lock: a second driver is refused before it changes anything
         results_dir.write_manifest(output, experiment.name, experiment.trials, experiment.source,
                                    search=search_fingerprint(experiment))

@@ -23,6 +23,7 @@ from typing import Any
 
 from orchestrator.experiment_schema import DATA, TOP
 from orchestrator.grid import GridAxes, TaskSettings, expand_grid
+from orchestrator.logger_settings import LoggerSettings, parse_logger_settings
 from orchestrator.preflight import preflight_data
 from orchestrator.ray_settings import parse_ray, parse_resources
 from orchestrator.safe_yaml import load_yaml_file, short
@@ -55,6 +56,7 @@ class Experiment:
     candidates: dict[StudyKey, dict[str, list[TrialSpec]]] = field(default_factory=dict)
     num_blocks: dict[str, int] = field(default_factory=dict)
     checkpoint: CheckpointPolicy = field(default_factory=CheckpointPolicy)   # not part of any trial's identity
+    loggers: LoggerSettings = field(default_factory=LoggerSettings)   # not part of any trial's identity either
 
     @property
     def all_trials(self) -> list[TrialSpec]:
@@ -129,6 +131,7 @@ def experiment_from_dict(raw: Any, base: Path | None = None, source: str | None 
     resources = parse_resources(raw.get("resources"), models, tasks)
     ray = parse_ray(raw.get("ray"))
     checkpoint = parse_checkpoint_policy(raw.get("checkpoint"))
+    loggers = parse_logger_settings(raw, name)
     data = _check_keys(raw.get("data") or {}, tuple(TASKS), "data")
     realignment_raw = check_section(raw.get("realignment"), REALIGNMENT, "realignment",
                                     extra_keys=REALIGNMENT_STRUCTURE)
@@ -169,7 +172,7 @@ def experiment_from_dict(raw: Any, base: Path | None = None, source: str | None 
     preflight_data(trials)
     if search is None:
         return Experiment(name=name, trials=trials, ray=dict(ray), source=source, num_blocks=blocks,
-                          checkpoint=checkpoint)
+                          checkpoint=checkpoint, loggers=loggers)
     fixed = [t for t in trials if not t.realigns]
     candidates: dict[StudyKey, dict[str, list[TrialSpec]]] = {}
     for spec in trials:
@@ -177,7 +180,7 @@ def experiment_from_dict(raw: Any, base: Path | None = None, source: str | None 
             study = candidates.setdefault((spec.model, spec.task, spec.aligner, spec.schedule), {})
             study.setdefault(spec.strategy, []).append(spec)
     return Experiment(name=name, trials=fixed, ray=dict(ray), source=source, search=search,
-                      candidates=candidates, num_blocks=blocks, checkpoint=checkpoint)
+                      candidates=candidates, num_blocks=blocks, checkpoint=checkpoint, loggers=loggers)
 
 
 class _Resolver:

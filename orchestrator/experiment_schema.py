@@ -43,6 +43,31 @@ TOP = section([
     Setting("cache", "string", "where realigned encoders are kept: a path or a storage URI",
             null="$ALIGNFREEZE_CACHE/realigned"),
     Setting("checkpoint", "structure", "when trials checkpoint and what they keep (see below)"),
+    Setting("loggers", "structure", "where trials' curves and results go: tensorboard, mlflow, wandb "
+            "(default: [tensorboard]; [] for none)"),
+    Setting("tensorboard", "structure", "the TensorBoard curves each trial writes (see below)"),
+    Setting("mlflow", "structure", "MLflow tracking, with mlflow in loggers (see below)"),
+    Setting("wandb", "structure", "Weights & Biases, with wandb in loggers (see below)"),
+])
+
+# The loggers' settings (``orchestrator.logger_settings`` reads them); the environment's
+# MLFLOW_* and WANDB_* variables fill what the file leaves out.
+TENSORBOARD = section([
+    Setting("every", "integer", "optimizer steps between two points of a curve (a phase's last step "
+            "always has one)", 1, 1_000_000),
+])
+MLFLOW = section([
+    Setting("tracking_uri", "string", "the tracking server or store (http://..., file:..., sqlite:...)",
+            null="$MLFLOW_TRACKING_URI, else ./mlruns"),
+    Setting("experiment_name", "string", "the MLflow experiment the runs go to",
+            null="$MLFLOW_EXPERIMENT_NAME, else the experiment's name"),
+])
+WANDB = section([
+    Setting("project", "string", "the W&B project", null="$WANDB_PROJECT, else the experiment's name"),
+    Setting("entity", "string", "the W&B user or team", null="$WANDB_ENTITY, else your default entity"),
+    Setting("group", "string", "the group of the runs", null="$WANDB_RUN_GROUP, else the experiment's name"),
+    Setting("mode", "choice", "online, offline (files under $WANDB_DIR, synced later) or disabled",
+            choices=("online", "offline", "disabled"), null="$WANDB_MODE, else online"),
 ])
 
 DATA = section([
@@ -98,6 +123,9 @@ SECTIONS: list[tuple[str, str, dict[str, Setting]]] = [
     ("ray", "ray", RAY),
     ("search", "search", SEARCH),
     ("checkpoint", "checkpoint", CHECKPOINT),
+    ("tensorboard", "tensorboard", TENSORBOARD),
+    ("mlflow", "mlflow", MLFLOW),
+    ("wandb", "wandb", WANDB),
 ]
 
 
@@ -143,6 +171,7 @@ def known_defaults() -> dict[str, dict[str, Any]]:
     from trainables.realignment.similarity_aligner import DEFAULT_SETTINGS as SIMALIGN
     from trainables.tasks.base import FinetuneSettings
     from trainables.tasks.registry import TASKS
+    from trainables.training_curves import DEFAULT_EVERY
     from trainables.trial_spec import TrialSpec
 
     def fields(cls: Any) -> dict[str, Any]:
@@ -173,4 +202,5 @@ def known_defaults() -> dict[str, dict[str, Any]]:
         "ray": dict(RAY_DEFAULTS),
         "search": {k: v for k, v in search.items() if k in SEARCH and k not in ("sides", "depths")},
         "checkpoint": fields(CheckpointPolicy),
+        "tensorboard": {"every": DEFAULT_EVERY},
     }

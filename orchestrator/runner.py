@@ -36,9 +36,11 @@ class TrialSession:
     def __init__(self, output: Path, ray_options: dict[str, Any],
                  resources: dict[tuple[str, str], tuple[int, float]],
                  address: str | None = None, verbose: int = 1,
-                 checkpoint: CheckpointPolicy = CheckpointPolicy(), weights: dict[str, float] | None = None):
+                 checkpoint: CheckpointPolicy = CheckpointPolicy(), weights: dict[str, float] | None = None,
+                 loggers: dict[str, Any] | None = None):
         quiet_ray(verbose)               # before ray is imported: no deduplication; Ray's own output off at 0
         self.weights = weights or {}     # each trial's planned seconds: the live view's ETA
+        self.loggers = loggers           # TensorBoard / MLflow / W&B settings (orchestrator.logger_settings)
         self.output = output.resolve()
         self.checkpoint = checkpoint     # mid-phase checkpoints, and what a finished trial keeps
         self.ray_options = ray_options
@@ -169,7 +171,7 @@ class TrialSession:
                            max_concurrent=options.get("max_concurrent_trials"),
                            reuse_actors=bool(options.get("reuse_actors", True)),
                            max_failures=max_failures, verbose=self.verbose,
-                           checkpoint=self.checkpoint, running=running)
+                           checkpoint=self.checkpoint, running=running, loggers=self.loggers)
         finally:
             running.close()      # also the view's last status
 
@@ -194,7 +196,8 @@ def run_experiment(experiment: Experiment, output: Path, address: str | None = N
     output = output.resolve()
     prepare_output(output, search=False)
     with TrialSession(output, experiment.ray, experiment.resources, address, verbose,
-                      checkpoint=experiment.checkpoint, weights=planned_seconds(experiment)) as session:
+                      checkpoint=experiment.checkpoint, weights=planned_seconds(experiment),
+                      loggers=experiment.loggers.to_dict()) as session:
         reconciled = results_dir.write_manifest(output, experiment.name, experiment.trials, experiment.source)
         _report_reconciled(reconciled, output)
         summary = session.run(experiment.trials)

@@ -71,7 +71,7 @@ class FakeSession:
     result file after ``duration(spec)`` simulated seconds, asking the feed for the next trial whenever a
     slot is free, as Tune asks a ``Searcher``."""
 
-    def __init__(self, output, ray_options, resources, address=None, verbose=0, *, checkpoint=None,
+    def __init__(self, output, ray_options, resources, address=None, verbose=0, *, checkpoint=None, loggers=None,
                  runs=None, starts=None, fail=(), stop=(), interrupt_after=None, slots=2, duration=None):
         self.output = Path(output)
         self.runs = runs if runs is not None else []

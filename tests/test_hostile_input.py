@@ -298,8 +298,9 @@ def test_second_ctrl_c_exits_130(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(orchestrator.runner, "run_experiment", run_experiment)
     code = main(["run", str(DEMO), "--output", str(tmp_path / "out")])
+    out = (tmp_path / "out").resolve()
     assert code == 130 and capsys.readouterr().err.splitlines() == [
-        line for line in [f"experiment demo: 8 trials -> {(tmp_path / 'out').resolve()}", INTERRUPTED]]
+        f"experiment demo: 8 trials -> {out}", f"training curves: tensorboard --logdir {out / 'ray'}", INTERRUPTED]
 
 
 def test_interrupted_search_exits_130(tmp_path, capsys, monkeypatch):

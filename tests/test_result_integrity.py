@@ -133,7 +133,7 @@ def test_the_runner_runs_the_trial_whose_result_is_damaged(tmp_path, capsys):
     path = tmp_path / "results" / "t1.json"
     path.write_text(path.read_text(encoding="utf-8")[:40], encoding="utf-8")   # a write cut short
     session = TrialSession(tmp_path, {}, {})
-    session._fit = lambda fit, ended=None: {"errors": 0, "errored": []}   # Ray Tune runs nothing
+    session._fit = lambda fit, **_: {"errors": 0, "errored": []}   # Ray Tune runs nothing
     summary = session.run([planned("t0"), planned("t1")])
     assert (summary["already_done"], summary["ran"], summary["missing"]) == (1, 1, ["t1"])
     assert (tmp_path / "results" / "t1.json.damaged").is_file()

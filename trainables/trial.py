@@ -147,9 +147,14 @@ def realign_settings(spec: TrialSpec, xlmr: bool):
 class TrialRunner:
     """Runs one trial; holds its state between phases."""
 
-    def __init__(self, spec: TrialSpec, log: Callable[[str], None] = print):
+    def __init__(self, spec: TrialSpec, log: Callable[[str], None] = print, curves: Any = None,
+                 on_progress: Callable[[dict[str, Any]], None] | None = None):
+        from trainables.training_curves import NO_CURVES
+
         self.spec = spec
         self.log = log
+        self.on_progress = on_progress     # after every step: where the trial stands (the caller throttles it)
+        self.curves = curves or NO_CURVES    # a TrainingCurves: the trial's TensorBoard curves
         self.timings: dict[str, float] = {}
         self.stats: dict[str, Any] = {}
 
@@ -188,6 +193,12 @@ class TrialRunner:
         self.steps_per_epoch = math.ceil(len(self.features) / self.settings.batch_size)
         self.finetune_steps = self.steps_per_epoch * self.settings.epochs
         self.timings["load_s"] = time.perf_counter() - started
+
+    def _progress(self, phase: str, step: int = 0, steps: int = 0, epoch: int = 0, epochs: int = 0) -> None:
+        """``progress_*`` scalars for the driver's live view (``orchestrator.progress.progress_of``)."""
+        if self.on_progress is not None:
+            self.on_progress({"progress_phase": phase, "progress_step": step, "progress_steps": steps,
+                              "progress_epoch": epoch, "progress_epochs": epochs})
 
     def _realignment_steps(self) -> int:
         steps = self.realign.steps
@@ -313,6 +324,7 @@ class TrialRunner:
         try:
             return self._run_phases(phase, state, checkpoint_root, on_checkpoint, total_started, final_weights)
         finally:
+            self.curves.close()
             if own_root:   # nobody else will read checkpoints this call made up a place for
                 shutil.rmtree(checkpoint_root, ignore_errors=True)
 
@@ -343,6 +355,7 @@ class TrialRunner:
         if final_weights is not None:
             self._save_final_weights(model, final_weights)
         started = time.perf_counter()
+        self._progress("evaluating")
         evaluation = self._evaluate(model)
         self.timings["evaluate_s"] = time.perf_counter() - started
         validation: dict[str, dict[str, float]] = {}
@@ -352,7 +365,21 @@ class TrialRunner:
             self.timings["validate_s"] = time.perf_counter() - started
         # wall time of this call (after a resume, the phases before it are in realign_s / finetune_s)
         self.timings["total_s"] = time.perf_counter() - total_started
-        return self._result(evaluation, validation)
+        result = self._result(evaluation, validation)
+        self._curve_evaluation(result)
+        return result
+
+    def _curve_evaluation(self, result: dict[str, Any]) -> None:
+        """The evaluation's per-language scores and averages, at the fine-tuning's last step."""
+        from trainables.training_curves import evaluation_scalars
+
+        english = {language_lists.SOURCE_LANGUAGE: result["english"]}
+        values = evaluation_scalars("test", {**english, **result["metrics"]}, result["average"])
+        if "english_validation" in result or "validation" in result:
+            scored = {**({language_lists.SOURCE_LANGUAGE: result["english_validation"]}
+                         if "english_validation" in result else {}), **result.get("validation", {})}
+            values.update(evaluation_scalars("validation", scored, result.get("validation_average")))
+        self.finetune_curves.scalars(self.finetune_steps, values)
 
     def _save_final_weights(self, model, directory: Path) -> None:
         from safetensors.torch import save_model
@@ -389,13 +416,15 @@ class TrialRunner:
                                                          if resume else ""))
 
             def on_step(done: int, state: Callable[[], dict[str, Any]]) -> None:
+                self._progress("realigning", done, steps)
                 if checkpoint is not None and self.clock.due(done):
                     checkpoint("realigning", Phase("realigning", step=done), {"realignment": state()},
                                {"realign_step": done})
 
             stats = realign(self.encoder, stream, self.realign, steps, frozen_names,
                             self.realign.learning_rate, self.device, self.autocast_dtype,
-                            resume=resume["realignment"] if resume else None, on_step=on_step)
+                            resume=resume["realignment"] if resume else None, on_step=on_step,
+                            curves=self.curves)
             return {**stats, "realignment_corpus": self.stats.get("realignment_corpus")}
 
         started = time.perf_counter()
@@ -422,6 +451,7 @@ class TrialRunner:
         from trainables.optimizers import adam
         from trainables.realignment.realigner import (build_projection_head, realignment_loss,
                                                        realignment_provenance)
+        from trainables.training_curves import grad_norm
 
         spec, settings = self.spec, self.settings
         # The head's initialisation depends on the seed only, not on whether
@@ -469,6 +499,9 @@ class TrialRunner:
         lengths = [len(feature["input_ids"]) for feature in self.features]
         # fp32: no autocast context at all (entering a disabled one still costs every step)
         autocast = self._autocast if self.autocast_dtype is not None else contextlib.nullcontext
+        # the curves' step axis: the fine-tuning's optimizer steps, 1 .. finetune_steps
+        curves = self.finetune_curves = self.curves.phase(
+            "finetune", self.finetune_steps, first_epoch * self.steps_per_epoch + first_step)
         self.log(f"fine-tuning {spec.task} for {settings.epochs} epochs x {self.steps_per_epoch} steps"
                  + (f", realignment during (weight {self.realign.during_weight})" if during else "")
                  + (f", {settings.batching} batches" if settings.batching != DEFAULT_BATCHING else ""))
@@ -509,13 +542,22 @@ class TrialRunner:
                         (self.realign.during_weight * extra).backward()
                     fed_realign["real"] += pairs.real_tokens
                     fed_realign["padded"] += pairs.padded_tokens
+                norm = None
                 if settings.clip_grad_norm is not None:   # the reference clips nothing
-                    torch.nn.utils.clip_grad_norm_(parameters, settings.clip_grad_norm)
+                    norm = torch.nn.utils.clip_grad_norm_(parameters, settings.clip_grad_norm)
+                global_step = epoch * self.steps_per_epoch + step + 1
+                # the learning rate this step uses (the scheduler's step below sets the next one)
+                learning_rate = optimizer.param_groups[0]["lr"] if curves.due(global_step) else None
                 optimizer.step()
                 scheduler.step()
                 step_losses[step] = loss.detach()
                 fed["real"] += sum(sizes)
                 fed["padded"] += len(sizes) * max(sizes)
+                self._progress("finetuning", step + 1, len(batches), epoch + 1, settings.epochs)
+                curves.add(sum(sizes) + (pairs.real_tokens if stream is not None else 0), task=step_losses[step],
+                           **({"realignment": extra} if stream is not None else {}))
+                if learning_rate is not None:    # a logging step; its gradients are still there
+                    curves.log(global_step, learning_rate, norm if norm is not None else grad_norm(parameters))
                 if step + 1 < len(batches) and self.clock.due(epoch * self.steps_per_epoch + step + 1):
                     self.timings["finetune_s"] = (self.timings.get("finetune_s", 0.0)
                                                   + time.perf_counter() - started)
@@ -608,6 +650,9 @@ def validation_result(validation: dict[str, dict[str, float]], targets: Sequence
 def run_trial(spec: TrialSpec, resume_from: Path | Sequence[Path] | None = None,
               checkpoint_root: Path | None = None, on_checkpoint: CheckpointCallback | None = None,
               log: Callable[[str], None] = print, policy: CheckpointPolicy | None = None,
-              final_weights: Path | None = None) -> dict[str, Any]:
-    """Run one trial from a validated spec; see ``TrialRunner.run``."""
-    return TrialRunner(spec, log).run(resume_from, checkpoint_root, on_checkpoint, policy, final_weights)
+              final_weights: Path | None = None, curves: Any = None,
+              on_progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Run one trial from a validated spec; see ``TrialRunner.run``. ``curves``: a
+    ``trainables.training_curves.TrainingCurves`` the trial writes its TensorBoard curves to."""
+    return TrialRunner(spec, log, curves, on_progress).run(resume_from, checkpoint_root, on_checkpoint, policy,
+                                                           final_weights)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import base64
 import html.parser
 import io
 import json
@@ -189,10 +188,8 @@ def test_html_report_with_embedded_figures(tmp_path):
     assert [t[0] for t in page.tables] == [t.columns for t in expected]
     assert [t[1:] for t in page.tables] == [t.rows for t in expected]
     # Per task: delta bars, heatmap and, with front:2 / back:4, the depth plot.
-    assert len(page.images) == 2 * 3
-    for source in page.images:
-        assert source.startswith("data:image/png;base64,")
-        assert base64.b64decode(source.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    text = out.read_text()
+    assert page.images == [] and text.count("<figure ") == text.count("<svg ") == 2 * 3
 
 
 def test_html_needs_out_and_format_errors(tidy_csv, tmp_path):

@@ -165,16 +165,20 @@ def realign(encoder: nn.Module, stream: RealignmentStream, settings: RealignSett
             frozen_names: frozenset[str], learning_rate: float, device: torch.device,
             autocast_dtype: torch.dtype | None = None, log_every: int = 0,
             resume: dict[str, Any] | None = None,
-            on_step: Callable[[int, Callable[[], dict[str, Any]]], None] | None = None) -> dict[str, Any]:
+            on_step: Callable[[int, Callable[[], dict[str, Any]]], None] | None = None,
+            curves: Any = None) -> dict[str, Any]:
     """Train ``encoder`` for ``steps`` batches with ``frozen_names`` frozen; all trainable after.
 
     ``on_step(done, state)`` is called after every optimizer step but the
     last; ``state()`` is what ``resume`` takes to continue from there to the
     same weights as an uninterrupted run: the encoder, the head, Adam's
     state, the random generators, the losses so far, and the step (the
-    stream is re-drawn up to it).
+    stream is re-drawn up to it). ``curves``: a ``TrainingCurves``; its
+    ``realignment`` run gets the loss, learning rate, gradient norm and
+    tokens per second every few steps (read from the device only then).
     """
     from trainables import random_state
+    from trainables.training_curves import NO_CURVES, grad_norm
 
     provenance = realignment_provenance(encoder, settings, stream)   # a bad layer fails before training
     head = build_projection_head(encoder, settings)
@@ -210,6 +214,7 @@ def realign(encoder: nn.Module, stream: RealignmentStream, settings: RealignSett
             fed = dict(resume.get("tokens", fed))
             stream.skip(first_step)
             random_state.restore(resume["rng"])
+        phase_curves = (curves or NO_CURVES).phase("realignment", steps, first_step)
 
         def state(done: int) -> dict[str, Any]:
             return {"step": done, "encoder": encoder.state_dict(),
@@ -232,6 +237,9 @@ def realign(encoder: nn.Module, stream: RealignmentStream, settings: RealignSett
             step_losses[step] = loss.detach()
             fed["real"] += pairs.real_tokens
             fed["padded"] += pairs.padded_tokens
+            phase_curves.add(pairs.real_tokens, realignment=step_losses[step])
+            if phase_curves.due(step + 1):   # the gradients of this step are still there
+                phase_curves.log(step + 1, learning_rate, grad_norm(parameters))
             if log_every and (step + 1) % log_every == 0:
                 recent = losses_so_far(step + 1)[-log_every:]
                 print(f"realignment step {step + 1}/{steps}: loss {sum(recent) / log_every:.4f}", flush=True)
