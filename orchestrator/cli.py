@@ -13,6 +13,7 @@
     alignfreeze plan EXPERIMENT.yaml [--throughput FILE] [--steps N] [--json]
     alignfreeze cache list|prune [--older-than D]
     alignfreeze keys
+    alignfreeze template slurm | kuberay EXPERIMENT STORAGE | ray-up EXPERIMENT STORAGE
 
 A user error (bad spec, bad data file) is one line on stderr and exit
 status 2, raised before any trial starts where it can be known then.
@@ -287,6 +288,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_plan_arguments(commands.add_parser(
         "plan", help="what a grid will cost before it runs: trials, realignments, steps, device-hours, disk"))
     add_cache_arguments(commands.add_parser("cache", help="list or prune the cache of realigned encoders"))
+    from orchestrator.template_command import add_template_arguments
+
+    add_template_arguments(commands.add_parser(
+        "template", help="a launch file for Slurm (sbatch), Kubernetes (KubeRay RayJob) or AWS (ray up)"))
     commands.add_parser("keys", help="every key of an experiment file: what it takes, its default, what it does")
     return parser
 
@@ -366,6 +371,10 @@ def main(argv: list[str] | None = None) -> int:
             from orchestrator.plan_command import run_plan
 
             return run_plan(args)
+        if args.command == "template":
+            from orchestrator.template_command import run_template
+
+            return run_template(args)
         if args.command == "keys":
             from orchestrator.experiment_schema import key_reference
 

@@ -11,6 +11,7 @@ grid is parsed, before any trial).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -183,15 +184,24 @@ PAPER_MODEL_BLOCKS: dict[str, int] = {
 }
 
 
-def model_max_tokens(name: str) -> int | None:
-    """The longest input ``name`` takes, in sub-word tokens (its position embeddings; XLM-R keeps
-    two for padding), from its config; None when the config cannot be read here (a Hub id offline)."""
+@functools.lru_cache(maxsize=None)
+def _config(location: str) -> Any:
+    """``location``'s config, or the error reading it: read once a process (a Hub id retries for
+    a while when the network is down; ``model_num_blocks`` and ``model_max_tokens`` share it)."""
     from transformers import AutoConfig
 
     quiet_transformers()
     try:
-        config = AutoConfig.from_pretrained(resolve_model_location(name), trust_remote_code=False)
-    except (OSError, ValueError):
+        return AutoConfig.from_pretrained(location, trust_remote_code=False)
+    except (OSError, ValueError) as error:
+        return error
+
+
+def model_max_tokens(name: str) -> int | None:
+    """The longest input ``name`` takes, in sub-word tokens (its position embeddings; XLM-R keeps
+    two for padding), from its config; None when the config cannot be read here (a Hub id offline)."""
+    config = _config(resolve_model_location(name))
+    if isinstance(config, Exception):
         return None
     positions = getattr(config, "max_position_embeddings", None)
     if not positions:
@@ -207,18 +217,15 @@ def model_num_blocks(name: str) -> int:
     weights and tokenizer files, so that a grid on a broken folder fails
     before its first trial.
     """
-    from transformers import AutoConfig
-
     from trainables.model_folders import check_model_folder
     from trainables.tiny_models import TINY_MODELS
 
-    quiet_transformers()
     location = resolve_model_location(name)
     if name not in TINY_MODELS:
         check_model_folder(name, location)
-    try:
-        config = AutoConfig.from_pretrained(location, trust_remote_code=False)
-    except (OSError, ValueError) as error:
+    config = _config(location)
+    if isinstance(config, Exception):
+        error = config
         if name in PAPER_MODEL_BLOCKS:     # a dry run of the paper's grid validates offline
             return PAPER_MODEL_BLOCKS[name]
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
