@@ -49,8 +49,15 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="0: the live view only (Ray's own output off); 1: also Ray Tune's status tables "
                              "and Ray's worker lines (the view prints plain lines); 2: also every result "
                              "Tune receives")
+    _add_dashboard(parser)
     parser.add_argument("--yes", action="store_true",
                         help=f"run a grid of more than {LARGE_GRID} trials (look at alignfreeze plan first)")
+
+
+def _add_dashboard(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dashboard", action="store_true",
+                        help="start the local Ray with its dashboard on 127.0.0.1 and print its address "
+                             "(with --address the cluster's is printed either way)")
 
 
 def _add_overrides(parser: argparse.ArgumentParser) -> None:
@@ -71,6 +78,8 @@ def _load(args: argparse.Namespace, experiment_path: Path, search: bool):
     # an unsupported URI scheme stops here, before anything is read or written
     requested = location(args.output) if args.output else None
     experiment = load_experiment_file(experiment_path, args.overrides)
+    if getattr(args, "dashboard", False):
+        experiment.ray["dashboard"] = True      # TrialSession reads it (run, search, demo)
     if search and experiment.search is None:
         raise SpecError(f"{experiment_path} has no 'search' section: run its grid with alignfreeze run")
     if not search and experiment.search is not None:
@@ -253,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="run the bundled demo (tiny mBERT, PoS, 8 trials)")
     _add_overrides(demo)
+    _add_dashboard(demo)
     demo.add_argument("--output", default=Path("runs") / "demo", help="results directory (a path or a storage URI)")
     demo.add_argument("--address", default=None, help=argparse.SUPPRESS)
     demo.add_argument("--dry-run", action="store_true", help=argparse.SUPPRESS)

@@ -13,6 +13,7 @@ driver's values, not its own.
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Mapping
 
@@ -63,28 +64,51 @@ def driver_runtime_env(environ: Mapping[str, str] | None = None) -> dict[str, An
 
 
 def connect(address: str | None = None, num_cpus: int | None = None,
-            num_gpus: int | None = None) -> list[dict[str, float]]:
-    """Start or join Ray; return the resources of each alive node."""
+            num_gpus: int | None = None, dashboard: bool = False) -> list[dict[str, float]]:
+    """Start or join Ray; return the resources of each alive node.
+
+    ``dashboard``: a local Ray starts Ray's dashboard on 127.0.0.1 (off by default);
+    a cluster has its own. Either way its address goes to stderr, one line
+    ``dashboard: http://HOST:PORT``.
+    """
     import ray
 
     if ray.is_initialized():
         return node_resources()
     # Per-epoch checkpoints of short trials trip a snapshot-frequency warning meant for long runs.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True,
-                               "configure_logging": True, "logging_level": "WARNING"}
+    options: dict[str, Any] = {"log_to_driver": True, "configure_logging": True, "logging_level": "WARNING"}
     runtime_env = driver_runtime_env()
     if address:
         try:
-            ray.init(address=address, runtime_env=runtime_env, **options)
+            context = ray.init(address=address, runtime_env=runtime_env, **options)
         except (ConnectionError, RuntimeError) as error:
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise SpecError(f"cannot connect to the Ray cluster at {address}: {first[:160]} (a cluster "
                             f"with token authentication, the default from Ray 2.59, needs RAY_AUTH_MODE=token "
                             f"and its token in ~/.ray/auth_token or RAY_AUTH_TOKEN)") from None
     else:
-        ray.init(num_cpus=num_cpus, num_gpus=num_gpus, runtime_env=runtime_env, **options)
+        local = {"include_dashboard": True, "dashboard_host": DASHBOARD_HOST} if dashboard \
+            else {"include_dashboard": False}
+        context = ray.init(num_cpus=num_cpus, num_gpus=num_gpus, runtime_env=runtime_env, **local, **options)
+    url = dashboard_address(context)
+    if url:
+        print(f"dashboard: {url}", file=sys.stderr, flush=True)
+    elif dashboard:
+        print("dashboard: none (Ray's dashboard needs ray[default]: pip install 'alignfreeze[cluster]')",
+              file=sys.stderr, flush=True)
     return node_resources()
+
+
+DASHBOARD_HOST = "127.0.0.1"      # a local dashboard: this machine only (ssh -L to see it from another)
+
+
+def dashboard_address(context: Any) -> str | None:
+    """``http://HOST:PORT`` of the dashboard of the Ray that ``ray.init`` returned ``context`` for (None: none)."""
+    url = getattr(context, "dashboard_url", None) or ""
+    if not url:
+        return None
+    return url if "://" in url else f"http://{url}"
 
 
 @contextmanager

@@ -37,7 +37,7 @@ class TrialSession:
                  resources: dict[tuple[str, str], tuple[int, float]],
                  address: str | None = None, verbose: int = 1,
                  checkpoint: CheckpointPolicy = CheckpointPolicy(), weights: dict[str, float] | None = None,
-                 loggers: dict[str, Any] | None = None):
+                 loggers: dict[str, Any] | None = None, dashboard: bool | None = None):
         quiet_ray(verbose)               # before ray is imported: no deduplication; Ray's own output off at 0
         self.weights = weights or {}     # each trial's planned seconds: the live view's ETA
         self.loggers = loggers           # TensorBoard / MLflow / W&B settings (orchestrator.logger_settings)
@@ -46,6 +46,8 @@ class TrialSession:
         self.ray_options = ray_options
         self.resources = resources
         self.address = address or ray_options.get("address")
+        # a local Ray with its dashboard on 127.0.0.1 (--dashboard); a cluster's is printed either way
+        self.dashboard = bool(ray_options.get("dashboard", False) if dashboard is None else dashboard)
         self.verbose = verbose
         self._connected = False
         self._nodes: list[dict[str, float]] = []
@@ -66,7 +68,8 @@ class TrialSession:
     def _connect(self) -> None:
         if self._connected:
             return
-        nodes = connect(self.address, self.ray_options.get("num_cpus"), self.ray_options.get("num_gpus"))
+        nodes = connect(self.address, self.ray_options.get("num_cpus"), self.ray_options.get("num_gpus"),
+                        dashboard=self.dashboard)
         self._connected = True
         self._nodes = nodes
         check_resources(nodes, self.resources)
@@ -191,13 +194,14 @@ def trial_slots(nodes: list[dict[str, float]], resources: dict[tuple[str, str], 
 
 
 def run_experiment(experiment: Experiment, output: Path, address: str | None = None,
-                   verbose: int = 1) -> dict[str, Any]:
-    """Run every trial of ``experiment`` that has no result under ``output`` yet."""
+                   verbose: int = 1, dashboard: bool | None = None) -> dict[str, Any]:
+    """Run every trial of ``experiment`` that has no result under ``output`` yet
+    (``dashboard``: a local Ray with its dashboard; None: ``experiment.ray["dashboard"]``)."""
     output = output.resolve()
     prepare_output(output, search=False)
     with TrialSession(output, experiment.ray, experiment.resources, address, verbose,
                       checkpoint=experiment.checkpoint, weights=planned_seconds(experiment),
-                      loggers=experiment.loggers.to_dict()) as session:
+                      loggers=experiment.loggers.to_dict(), dashboard=dashboard) as session:
         reconciled = results_dir.write_manifest(output, experiment.name, experiment.trials, experiment.source)
         _report_reconciled(reconciled, output)
         summary = session.run(experiment.trials)

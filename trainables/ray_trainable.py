@@ -9,6 +9,12 @@ the trials a search's feed hands out as Tune has room (a ``Searcher``); a
 callback writes each trial's result file from the driver as soon as the
 trial ends, so results survive a driver crash and need no shared disk.
 
+On Ray's dashboard: each trial's actor is an ``AlignfreezeTrial`` whose
+``repr_name`` is its trial id (``ray list actors --detail``, the state API),
+and Ray names its log lines after it; the trial reports its losses, steps/s
+and tokens/s as Ray metrics at its logging steps, the driver its trials by
+state (``trainables.trial_metrics``).
+
 Loggers (``run_config["loggers"]``, from ``orchestrator.logger_settings``):
 each trial writes its TensorBoard curves into its own Tune trial directory,
 ``STORAGE/<tune run>/<trial_id>/{realignment,finetune}/`` (Tune's own
@@ -29,12 +35,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ray import tune
+from ray.tune.trainable.function_trainable import wrap_function
 
 from trainables.checkpoint_layout import trial_checkpoints, working_directory
 from trainables.checkpoint_policy import CheckpointPolicy
 from trainables.storage import is_uri
-from trainables.training_curves import DEFAULT_EVERY, TrainingCurves
+from trainables.training_curves import DEFAULT_EVERY
 from trainables.trial import run_trial
+from trainables.trial_metrics import GridMetrics, MeteredCurves
 from trainables.trial_spec import TrialSpec
 
 RESULT_KEY = "result_json"
@@ -70,7 +78,7 @@ def alignfreeze_trainable(config: dict[str, Any]) -> None:
     config = config["run"]
     policy = CheckpointPolicy.from_dict(config.get("checkpoint"))
     resume_from = config.get("resume_from") or ()
-    curves = trial_curves(config.get("curves"))
+    curves = trial_curves(config.get("curves"), spec.trial_id)
     # the node's working copies of trials killed earlier go first
     work = working_directory()
 
@@ -115,21 +123,22 @@ def alignfreeze_trainable(config: dict[str, Any]) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def trial_curves(settings: dict[str, Any] | None) -> TrainingCurves | None:
-    """The trial's TensorBoard curves, in its Tune trial directory (None: no tensorboard in loggers).
+def trial_curves(settings: dict[str, Any] | None, trial_id: str) -> MeteredCurves:
+    """The trial's TensorBoard curves, in its Tune trial directory, and its Ray metrics
+    (``trainables.trial_metrics``; without tensorboard in loggers: the metrics alone).
 
     On a local (shared) storage path the trial writes there directly, so the
     curves grow while it runs; on remote storage it writes to its working
     directory, which Tune uploads to the trial directory (``sync_artifacts``).
     """
     if not settings:
-        return None
+        return MeteredCurves(None, trial_id)
     context = tune.get_context()
     if is_uri(settings["storage"]):
         directory = Path(context.get_trial_dir())
     else:
         directory = Path(settings["storage"]) / context.get_experiment_name() / context.get_trial_name()
-    return TrainingCurves(directory, int(settings["every"]))
+    return MeteredCurves(directory, trial_id, int(settings["every"]))
 
 
 def trial_spec_of(config: dict[str, Any]) -> TrialSpec:
@@ -140,6 +149,41 @@ def trial_resources(config: dict[str, Any]) -> tune.PlacementGroupFactory:
     """What Tune reserves for one trial: its own spec's CPUs and GPUs (they vary by model and task)."""
     spec = trial_spec_of(config)
     return tune.PlacementGroupFactory([{"CPU": spec.cpus, "GPU": spec.gpus}])
+
+
+# Ray prints this line's rest as the name of the actor's next log lines (its driver-side prefix)
+_ACTOR_NAME_LINE = ":actor_name:"
+
+
+class AlignfreezeTrial(wrap_function(alignfreeze_trainable)):
+    """The trial actor: ``alignfreeze_trainable`` as Tune's function trainable, its resources
+    from its own spec, and its trial id as its ``repr``.
+
+    Ray takes an actor class's own ``__repr__`` as the actor's ``repr_name`` when it
+    creates the actor: Ray's state API (``ray list actors --detail``, ``list_actors``)
+    and the dashboard's actor list show it, and Ray names the actor's log lines
+    after it. An actor that Tune reuses (``reuse_actors``) names its later trials
+    in its log lines (the line below); its ``repr_name`` stays its first trial's.
+    """
+
+    def __repr__(self) -> str:
+        try:
+            return trial_spec_of(self.config).trial_id
+        except (AttributeError, KeyError, TypeError, ValueError):
+            return "alignfreeze_trial"
+
+    @classmethod
+    def default_resource_request(cls, config: dict[str, Any]) -> tune.PlacementGroupFactory:
+        return trial_resources(config)
+
+    def reset_config(self, new_config: dict[str, Any]) -> bool:
+        reset = super().reset_config(new_config)
+        if reset:
+            import sys
+
+            for stream in (sys.stdout, sys.stderr):      # Ray reads each of the worker's log files
+                print(f"{_ACTOR_NAME_LINE}{trial_spec_of(new_config).trial_id}", file=stream, flush=True)
+        return reset
 
 
 class _ResultCallback(tune.Callback):
@@ -192,6 +236,31 @@ class _RunningCallback(tune.Callback):
 
     def on_step_end(self, iteration, trials, **info):
         self.running.beat()
+
+
+class _GridMetricsCallback(tune.Callback):
+    """The run's trials by state as a Ray metric (``alignfreeze_trials``), at most once a second."""
+
+    def __init__(self, grid: str):
+        self.metrics = GridMetrics(grid)
+
+    def _update(self, trials: list[Any], force: bool = False) -> None:
+        try:
+            self.metrics.update([trial.status for trial in trials], force=force)
+        except Exception:       # metrics are a view: never the run's failure
+            pass
+
+    def on_step_end(self, iteration, trials, **info):
+        self._update(trials)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self._update(trials, force=True)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self._update(trials, force=True)
+
+    def on_experiment_end(self, trials, **info):
+        self._update(trials, force=True)
 
 
 def _trial_config(spec: TrialSpec, storage: Path, checkpoint: CheckpointPolicy,
@@ -323,7 +392,7 @@ def _tuner(param_space: dict[str, Any], storage: Path, name: str, *, search_alg:
            running: Any, loggers: dict[str, Any] | None = None) -> tune.Tuner:
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"    # the loggers are logger_callbacks' alone
     return tune.Tuner(
-        tune.with_resources(alignfreeze_trainable, trial_resources),
+        AlignfreezeTrial,
         param_space=param_space,
         tune_config=tune.TuneConfig(search_alg=search_alg, num_samples=num_samples,
                                     max_concurrent_trials=max_concurrent, reuse_actors=reuse_actors,
@@ -331,7 +400,8 @@ def _tuner(param_space: dict[str, Any], storage: Path, name: str, *, search_alg:
         run_config=tune.RunConfig(
             name=name, storage_path=str(storage), verbose=verbose,
             callbacks=[_ResultCallback(on_result, on_error)]
-            + ([_RunningCallback(running)] if running is not None else []) + logger_callbacks(loggers),
+            + ([_RunningCallback(running)] if running is not None else [])
+            + [_GridMetricsCallback(storage.parent.name)] + logger_callbacks(loggers),
             # curves on remote storage: each trial's working directory is uploaded to its trial directory
             sync_config=tune.SyncConfig(sync_artifacts=is_uri(storage)),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
