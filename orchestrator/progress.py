@@ -64,6 +64,10 @@ def quiet_ray(verbose: int, environ: dict[str, str] | None = None) -> None:
         environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
         for name in QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.ERROR)
+        # Tune's words on Ctrl-C / SIGTERM ("Resume experiment with: Tuner.restore(...)"): the
+        # resume is the same alignfreeze command, which the driver says itself
+        for name in ("ray.tune.tune", "ray.tune.analysis.experiment_analysis"):
+            logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def planned_seconds(experiment: Any) -> dict[str, float]:
