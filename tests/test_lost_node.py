@@ -161,7 +161,7 @@ def test_a_node_lost_mid_run_costs_only_the_interrupted_trial_s_last_steps(tmp_p
             finished[victim]["provenance"].get("resumed_from")
         assert finished[victim]["provenance"]["pid"] == restarted_pid
         assert ("retrying", 1) in seen_states and ("running", 2) in seen_states
-        assert re.search(rf"\[alignfreeze\] {victim} failed \(.+\); Ray Tune restarts it from its latest "
+        assert re.search(rf"{victim} failed \(.+\); Ray Tune restarts it from its latest "
                          rf"checkpoint \(failure 1 of at most 2\)", user_sees)
         # No finished trial reran: results written before the loss are untouched, each trial ended once.
         for trial_id, content in before.items():
