@@ -34,9 +34,10 @@ STORAGE_SCHEMES = ("s3", "gs", "gcs", "hdfs", "abfs", "abfss")   # what pyarrow'
 
 
 def ray_version() -> str:
-    import ray
+    """The installed Ray's version (read from its metadata: ray is imported by orchestrator.cluster only)."""
+    from importlib import metadata
 
-    return ray.__version__
+    return metadata.version("ray")
 
 
 def ray_image() -> str:
