@@ -167,7 +167,7 @@ def test_a_node_lost_mid_run_costs_only_the_interrupted_trial_s_last_steps(tmp_p
         for trial_id, content in before.items():
             assert (output / "results" / f"{trial_id}.json").read_bytes() == content
         for trial_id in planned:
-            assert user_sees.count(f"[alignfreeze] done {trial_id}") == 1, trial_id
+            assert user_sees.count(f"done {trial_id}: target average") == 1, trial_id
         assert "FAILED" not in user_sees
         final = run_status(output)
         assert final["counts"]["done"] == 4 and final["run"] is None
