@@ -551,14 +551,15 @@ class TrialRunner:
                 optimizer.step()
                 scheduler.step()
                 step_losses[step] = loss.detach()
-                fed["real"] += sum(sizes)
+                real = sum(sizes)
+                fed["real"] += real
                 fed["padded"] += len(sizes) * max(sizes)
                 self._progress("finetuning", step + 1, len(batches), epoch + 1, settings.epochs)
-                curves.add(sum(sizes) + (pairs.real_tokens if stream is not None else 0), task=step_losses[step],
+                curves.add(real + (pairs.real_tokens if stream is not None else 0), task=step_losses[step],
                            **({"realignment": extra} if stream is not None else {}))
                 if learning_rate is not None:    # a logging step; its gradients are still there
                     curves.log(global_step, learning_rate, norm if norm is not None else grad_norm(parameters))
-                if step + 1 < len(batches) and self.clock.due(epoch * self.steps_per_epoch + step + 1):
+                if step + 1 < len(batches) and self.clock.due(global_step):
                     self.timings["finetune_s"] = (self.timings.get("finetune_s", 0.0)
                                                   + time.perf_counter() - started)
                     started = time.perf_counter()
